@@ -1,0 +1,36 @@
+"""``python -m learnstream.devstack [--data-dir DIR]``: run the embedded stack (``make run``)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+
+from learnstream.devstack.supervisor import AlreadyRunning, console, run, stack_lock
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        prog="learnstream.devstack", description="Run the whole Learnstream platform locally."
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(".learnstream"),
+        help="where PostgreSQL, Redis, ClickHouse and the logs keep their files (default: .learnstream)",
+    )
+    args = parser.parse_args()
+    try:
+        with stack_lock(args.data_dir):
+            return asyncio.run(run(args.data_dir))
+    except AlreadyRunning as exc:
+        console.print(
+            f"[yellow]A Learnstream stack is already running from {args.data_dir.absolute()} "
+            f"(supervisor pid {exc}). Use it at http://127.0.0.1:8000, or stop it with Ctrl-C "
+            "in its terminal first.[/]"
+        )
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

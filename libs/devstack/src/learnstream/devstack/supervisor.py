@@ -1,0 +1,346 @@
+"""``make run``: the whole platform on one machine, supervised.
+
+Starts PostgreSQL, the Kafka-protocol broker and Redis from their wheels, creates
+each service's database and every topic, then runs the six services as separate
+processes. It shows progress while starting, prints the URLs once everything is
+healthy, prefixes every line a process logs with its name, restarts a crashed
+service with exponential backoff, and stops everything in order on Ctrl-C. A
+second ``make run`` in the same checkout finds the lock and refuses politely.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+from rich.console import Console
+
+from learnstream.devstack.servers import (
+    ChildServer,
+    EmbeddedPostgres,
+    RedisServer,
+    TansuBroker,
+    port_is_open,
+)
+from learnstream.runtime.bus import all_topics, ensure_topics
+from learnstream.runtime.db import ensure_database
+from learnstream.runtime.settings import SERVICE_PORTS
+
+SERVICES = ("progress", "chat", "achievements", "analytics", "exports", "gateway")
+COLORS = {
+    "progress": "green",
+    "chat": "magenta",
+    "achievements": "yellow",
+    "analytics": "cyan",
+    "exports": "blue",
+    "gateway": "bright_white",
+}
+HOST = "127.0.0.1"
+POSTGRES_PORT = 55432
+KAFKA_PORT = 9092
+REDIS_PORT = 56379
+MAX_BACKOFF = 30.0
+STABLE_AFTER = 60.0  # a service up this long has its backoff reset
+
+console = Console(highlight=False)
+
+
+class AlreadyRunning(Exception):
+    """Another stack holds the lock of this data directory."""
+
+
+@contextlib.contextmanager
+def stack_lock(data_dir: Path) -> Iterator[None]:
+    """Hold ``<data_dir>/stack.lock`` for the life of the stack (released if we die)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "stack.lock"
+    handle: IO[str] = path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        owner = handle.read().strip() or "unknown"
+        handle.close()
+        raise AlreadyRunning(owner) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    try:
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+def service_env(
+    name: str, *, postgres: EmbeddedPostgres, broker: TansuBroker, redis: RedisServer, data_dir: Path
+) -> dict[str, str]:
+    """The environment of one service process in the embedded stack."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "LEARNSTREAM_ENV": env.get("LEARNSTREAM_ENV", "dev"),
+            "LEARNSTREAM_SERVICE_NAME": name,
+            "LEARNSTREAM_HTTP_HOST": HOST,
+            "LEARNSTREAM_HTTP_PORT": str(SERVICE_PORTS[name]),
+            "LEARNSTREAM_DATABASE_URL": postgres.url(f"learnstream_{name}"),
+            "LEARNSTREAM_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+            "LEARNSTREAM_KAFKA_IDEMPOTENT_PRODUCER": "false",
+            "LEARNSTREAM_REDIS_URL": redis.url,
+            "LEARNSTREAM_CLICKHOUSE_URL": f"chdb://{(data_dir / 'clickhouse').absolute()}",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+@dataclass
+class ServiceProcess:
+    """One service, restarted with backoff whenever it exits unexpectedly."""
+
+    name: str
+    env: dict[str, str]
+    process: asyncio.subprocess.Process | None = None
+    restarts: int = 0
+    stopping: bool = False
+    _pump: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    @property
+    def port(self) -> int:
+        return SERVICE_PORTS[self.name]
+
+    async def start(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            f"learnstream.{self.name}",
+            env=self.env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            stdin=asyncio.subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self._pump = asyncio.create_task(self._print_lines(self.process))
+
+    async def _print_lines(self, process: asyncio.subprocess.Process) -> None:
+        assert process.stdout is not None
+        prefix = f"[{COLORS[self.name]}]{self.name:>12} |[/] "
+        async for raw in process.stdout:
+            line = raw.decode(errors="replace").rstrip()
+            console.print(prefix, end="")
+            console.out(line, highlight=False)
+
+    async def supervise(self) -> None:
+        """Keep the service running until the stack stops."""
+        backoff = 1.0
+        while not self.stopping:
+            started = time.monotonic()
+            await self.start()
+            assert self.process is not None
+            code = await self.process.wait()
+            if self._pump is not None:
+                await self._pump
+            if self.stopping:
+                return
+            if time.monotonic() - started > STABLE_AFTER:
+                backoff = 1.0
+            self.restarts += 1
+            console.print(
+                f"[red]{self.name} exited with code {code}; restarting in {backoff:.0f}s "
+                f"(restart #{self.restarts})[/]"
+            )
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF)
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        self.stopping = True
+        process = self.process
+        if process is None or process.returncode is not None:
+            return
+        process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), timeout)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+async def _healthy(client: httpx.AsyncClient, port: int) -> bool:
+    try:
+        response = await client.get(f"http://{HOST}:{port}/health", timeout=3.0)
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200
+
+
+async def wait_until_healthy(services: list[ServiceProcess], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    pending = {service.name: service for service in services}
+    async with httpx.AsyncClient() as client:
+        while pending and time.monotonic() < deadline:
+            for name, service in list(pending.items()):
+                if await _healthy(client, service.port):
+                    console.print(f"  [green]✓[/] {name} healthy on {HOST}:{service.port}")
+                    del pending[name]
+            await asyncio.sleep(0.3)
+    if pending:
+        raise TimeoutError(f"not healthy after {timeout:.0f}s: {', '.join(pending)}")
+
+
+class Stack:
+    """The embedded servers and the six services."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir.absolute()
+        logs = self.data_dir / "logs"
+        self.postgres = EmbeddedPostgres(
+            "postgres", HOST, POSTGRES_PORT, logs / "postgres.log", data_dir=self.data_dir / "postgres"
+        )
+        self.broker = TansuBroker("kafka", HOST, KAFKA_PORT, logs / "kafka.log")
+        self.redis = RedisServer(
+            "redis", HOST, REDIS_PORT, logs / "redis.log", data_dir=self.data_dir / "redis"
+        )
+        self.servers: list[ChildServer] = [self.postgres, self.broker, self.redis]
+        self.services: list[ServiceProcess] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def check_ports(self) -> None:
+        busy = [
+            f"{port} ({what})"
+            for what, port in [
+                ("PostgreSQL", POSTGRES_PORT),
+                ("Kafka", KAFKA_PORT),
+                ("Redis", REDIS_PORT),
+                *[(name, SERVICE_PORTS[name]) for name in SERVICES],
+            ]
+            if port_is_open(HOST, port)
+        ]
+        if busy:
+            raise RuntimeError(
+                "these ports on 127.0.0.1 are already taken, so a stack may already be running "
+                f"from another checkout: {', '.join(busy)}. Stop it (Ctrl-C in its terminal) first."
+            )
+
+    async def start(self) -> None:
+        started = time.monotonic()
+        self.check_ports()
+        console.print("[bold]Starting the embedded servers…[/]")
+        await asyncio.gather(*(self._start_server(server) for server in self.servers))
+        created = await asyncio.gather(
+            *(ensure_database(self.postgres.url(f"learnstream_{name}")) for name in SERVICES)
+        )
+        new = [name for name, made in zip(SERVICES, created, strict=True) if made]
+        console.print(
+            f"  [green]✓[/] databases ready{' (created ' + ', '.join(new) + ')' if new else ''}"
+        )
+        made = await ensure_topics(self.broker.bootstrap_servers, all_topics(), partitions=12)
+        console.print(f"  [green]✓[/] {len(all_topics())} topics ready ({len(made)} created now)")
+        console.print("[bold]Starting the services…[/]")
+        for name in SERVICES:
+            env = service_env(
+                name,
+                postgres=self.postgres,
+                broker=self.broker,
+                redis=self.redis,
+                data_dir=self.data_dir,
+            )
+            service = ServiceProcess(name, env)
+            self.services.append(service)
+            self._tasks.append(asyncio.create_task(service.supervise()))
+        await wait_until_healthy(self.services, timeout=120.0)
+        await self._wait_gateway_all_ok()
+        console.print(
+            f"\n[bold green]Learnstream is up[/] in {time.monotonic() - started:.1f}s.\n"
+            f"  Gateway      http://{HOST}:{SERVICE_PORTS['gateway']}  (docs: /docs, health: /health)\n"
+            f"  Services     "
+            + ", ".join(f"{n} :{SERVICE_PORTS[n]}" for n in SERVICES if n != "gateway")
+            + "\n"
+            f"  Kafka        {self.broker.bootstrap_servers}   (kcat -L -b {self.broker.bootstrap_servers})\n"
+            f"  PostgreSQL   postgresql://postgres@{HOST}:{POSTGRES_PORT}/learnstream_<service>\n"
+            f"  Redis        {self.redis.url}\n"
+            f"  ClickHouse   chDB in the analytics process, data in {self.data_dir / 'clickhouse'}\n"
+            f"  Logs         {self.data_dir / 'logs'}\n"
+            "Press Ctrl-C to stop.\n"
+        )
+
+    async def _start_server(self, server: ChildServer) -> None:
+        began = time.monotonic()
+        await server.start()
+        console.print(
+            f"  [green]✓[/] {server.name} on {server.host}:{server.port} "
+            f"({time.monotonic() - began:.1f}s)"
+        )
+
+    async def _wait_gateway_all_ok(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        last: object = None
+        async with httpx.AsyncClient() as client:
+            while time.monotonic() < deadline:
+                with contextlib.suppress(httpx.HTTPError):
+                    response = await client.get(
+                        f"http://{HOST}:{SERVICE_PORTS['gateway']}/health", timeout=5.0
+                    )
+                    last = response.json()
+                    if response.status_code == 200:
+                        return
+                await asyncio.sleep(0.5)
+        raise TimeoutError(f"the gateway's /health is not ok: {last}")
+
+    async def stop(self) -> None:
+        console.print("\n[bold]Stopping…[/]")
+        await asyncio.gather(*(service.stop() for service in self.services))
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*(server.stop() for server in reversed(self.servers)))
+        console.print("[bold]Stopped.[/]")
+
+    async def wait_for_crashed_server(self) -> str:
+        """Return when one of the embedded servers dies (they are not restarted)."""
+        waits = {
+            asyncio.create_task(server.process.wait()): server.name
+            for server in self.servers
+            if server.process is not None
+        }
+        done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        return waits[done.pop()]
+
+
+async def run(data_dir: Path) -> int:
+    stack = Stack(data_dir)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        starting = asyncio.create_task(stack.start())
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            starting.cancel()
+            return 130
+        starting.result()
+        crashed = asyncio.create_task(stack.wait_for_crashed_server())
+        await asyncio.wait({crashed, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if crashed.done():
+            console.print(f"[red]{crashed.result()} stopped unexpectedly; shutting down.[/]")
+            return 1
+        return 0
+    except Exception as exc:
+        console.print(f"[red]Could not start Learnstream: {exc}[/]")
+        return 1
+    finally:
+        await stack.stop()

@@ -1,0 +1,88 @@
+"""Events of the exports context, published by the exports service to ``learnstream.exports``.
+
+They trace a data export from request to a downloadable file or a failure, for the
+requester's notifications and the export audit. All are keyed by the requester id.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, Field
+
+from learnstream.events.base import DomainEvent
+
+ExportFormat = Literal["csv", "json", "xlsx", "pdf"]
+
+
+class ExportsEvent(DomainEvent):
+    """An event about exports one user asked for, keyed by the requester id."""
+
+    context: ClassVar[str] = "exports"
+    key_field: ClassVar[str] = "requester_id"
+
+    requester_id: UUID = Field(
+        description="The user who asked for the export (instructor, admin or learner)."
+    )
+
+
+class ExportRequested(ExportsEvent):
+    """A user asked for a data export; it is produced in the background."""
+
+    export_id: UUID = Field(description="The export.")
+    export_type: str = Field(
+        pattern=r"^[a-z][a-z0-9_]*$",
+        description="What is exported.",
+        examples=[
+            "students",
+            "progress",
+            "chat",
+            "analytics",
+            "quiz_results",
+            "videos",
+            "course_report",
+        ],
+    )
+    format: ExportFormat = Field(description="The file format.", examples=["csv"])
+    course_id: UUID | None = Field(
+        default=None, description="The course exported, or null for all the requester may see."
+    )
+
+
+class ExportCompleted(ExportsEvent):
+    """An export's file is ready to download until it expires."""
+
+    export_id: UUID = Field(description="The export.")
+    size_bytes: int = Field(ge=0, description="Size of the file.", examples=[48_213])
+    row_count: int = Field(ge=0, description="Data rows in the file.", examples=[245])
+    expires_at: AwareDatetime = Field(
+        description="When the file is deleted and the download link stops working.",
+        examples=["2026-11-23T09:15:30.125Z"],
+    )
+
+
+class ExportFailed(ExportsEvent):
+    """An export could not be produced."""
+
+    export_id: UUID = Field(description="The export.")
+    reason: str = Field(
+        min_length=1,
+        description="Why, in words fit to show the requester.",
+        examples=["The course has no enrolled students yet."],
+    )
+
+
+class LearnerExportsErased(ExportsEvent):
+    """The exports service erased a learner's exports after an erasure request."""
+
+    request_id: UUID = Field(description="The erasure request this confirms.")
+
+
+EVENTS: tuple[type[DomainEvent], ...] = (
+    ExportRequested,
+    ExportCompleted,
+    ExportFailed,
+    LearnerExportsErased,
+)
+"""The events this context publishes, in catalog order."""

@@ -1,0 +1,97 @@
+"""Producing to Kafka, and making sure the topics exist.
+
+Records are already CloudEvents (see ``learnstream.events.codec``); this module
+only delivers them with ``acks=all``. Idempotent producing is a setting because
+real Kafka supports it and the embedded Tansu broker refuses ``InitProducerId``;
+nothing relies on it, since every consumer dedupes by event id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from learnstream.events import KafkaRecord, dlq_topic_name, topic_name
+from learnstream.events.base import CONTEXTS
+
+log = logging.getLogger(__name__)
+
+
+class RecordPublisher(Protocol):
+    """Delivers records; returns only once the broker has them (or raises)."""
+
+    async def publish(self, records: Sequence[KafkaRecord]) -> None: ...
+
+
+class KafkaPublisher:
+    """An aiokafka producer that sends batches in order and waits for every ack."""
+
+    def __init__(self, bootstrap_servers: str, *, idempotent: bool, client_id: str) -> None:
+        self._options = {
+            "bootstrap_servers": bootstrap_servers,
+            "client_id": client_id,
+            "acks": "all",
+            "enable_idempotence": idempotent,
+            "linger_ms": 5,
+            "request_timeout_ms": 15_000,
+        }
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        # aiokafka binds to the running loop, so the producer is made here, not in __init__
+        self._producer = AIOKafkaProducer(**self._options)
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def publish(self, records: Sequence[KafkaRecord]) -> None:
+        if self._producer is None:
+            raise ConnectionError("the Kafka producer is not started")
+        # send() queues in call order, so records of one partition keep their order
+        futures = [
+            await self._producer.send(
+
+                record.topic, value=record.value, key=record.key, headers=record.headers
+            )
+            for record in records
+        ]
+        await asyncio.gather(*futures)
+
+
+def all_topics(contexts: Iterable[str] = CONTEXTS) -> list[str]:
+    """Every context topic and its dead-letter topic."""
+    names: list[str] = []
+    for context in contexts:
+        names += [topic_name(context), dlq_topic_name(topic_name(context))]
+    return names
+
+
+async def ensure_topics(
+    bootstrap_servers: str, topics: Iterable[str], *, partitions: int, replication: int = 1
+) -> list[str]:
+    """Create the topics that do not exist yet; return the names created now."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="learnstream-admin")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [name for name in topics if name not in existing]
+        if not missing:
+            return []
+        try:
+            await admin.create_topics(
+                [NewTopic(name, partitions, replication) for name in missing]
+            )
+        except TopicAlreadyExistsError:
+            log.info("topics created concurrently by someone else")
+        return missing
+    finally:
+        await admin.close()

@@ -1,0 +1,116 @@
+"""The async SQLAlchemy engine of a service's own database, and its migrations.
+
+Migrations are ordered SQL files shipped inside each package (``<pkg>/migrations``),
+applied once each and recorded in ``schema_migrations``. A hand-written runner
+rather than Alembic because every service needs the same few lines, the files read
+as plain SQL, and an advisory lock makes concurrent replicas start safely.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+log = logging.getLogger(__name__)
+
+_MIGRATION_LOCK = 7_340_001  # advisory lock id for "migrations running"
+
+
+def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    """An asyncpg engine with pre-ping so a restarted PostgreSQL is survived."""
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One SQL file: ``<package>:<file name>`` is its identity."""
+
+    package: str
+    name: str
+    sql: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.package}:{self.name}"
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def package_migrations(package: str) -> list[Migration]:
+    """The ``*.sql`` files in ``<package>/migrations``, sorted by name (none if no folder)."""
+    folder = importlib.resources.files(package).joinpath("migrations")
+    if not folder.is_dir():
+        return []
+    files = sorted(
+        (entry for entry in folder.iterdir() if entry.name.endswith(".sql")), key=lambda e: e.name
+    )
+    return [Migration(package, entry.name, entry.read_text()) for entry in files]
+
+
+async def migrate(engine: AsyncEngine, migrations: list[Migration]) -> list[str]:
+    """Apply the migrations not applied yet, in order; return the keys applied now.
+
+    A migration that was applied with different content is refused: edit by adding
+    a new file, never by changing an applied one.
+    """
+    applied_now: list[str] = []
+    async with engine.begin() as conn:
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK})
+        await conn.execute(
+            text(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " key text PRIMARY KEY, checksum text NOT NULL,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+        )
+        rows = await conn.execute(text("SELECT key, checksum FROM schema_migrations"))
+        done = {key: checksum for key, checksum in rows.tuples()}
+        for migration in migrations:
+            if migration.key in done:
+                if done[migration.key] != migration.checksum:
+                    raise RuntimeError(f"applied migration {migration.key} was changed afterwards")
+                continue
+            raw = await conn.get_raw_connection()
+            # asyncpg's simple-query protocol runs a whole multi-statement file at once
+            await raw.driver_connection.execute(migration.sql)  # type: ignore[union-attr]
+            await conn.execute(
+                text("INSERT INTO schema_migrations (key, checksum) VALUES (:key, :checksum)"),
+                {"key": migration.key, "checksum": migration.checksum},
+            )
+            applied_now.append(migration.key)
+    if applied_now:
+        log.info("migrations applied", extra={"migrations": applied_now})
+    return applied_now
+
+
+async def ensure_database(url: str) -> bool:
+    """Create the database named in ``url`` if it does not exist; True if created.
+
+    Used by the embedded stack and tests, where one server holds every service's
+    database. Production databases are provisioned by the platform.
+    """
+    target = make_url(url)
+    admin = create_async_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            exists = await conn.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": target.database}
+            )
+            if exists:
+                return False
+            await conn.exec_driver_sql(f'CREATE DATABASE "{target.database}"')
+            return True
+    finally:
+        await admin.dispose()

@@ -1,0 +1,102 @@
+"""RFC 9457 problem+json answers for every error a service returns.
+
+A validation error names each offending field by its JSON path (``sections[0].lessons``)
+so a client can show it next to the input. An unexpected exception is logged with
+its trace and answered with a 500 that leaks nothing; any 5xx is a bug to fix.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class Problem(HTTPException):
+    """An error a route raises on purpose: status, a title and what the client can do."""
+
+    def __init__(
+        self, status: int, title: str, detail: str, *, type_: str = "about:blank", **extra: Any
+    ) -> None:
+        super().__init__(status_code=status, detail=detail)
+        self.title = title
+        self.type_ = type_
+        self.extra = extra
+
+
+def problem_response(
+    status: int, title: str, detail: str, *, instance: str, type_: str = "about:blank", **extra: Any
+) -> JSONResponse:
+    body = {"type": type_, "title": title, "status": status, "detail": detail, "instance": instance}
+    body.update(extra)
+    headers = {}
+    if "retryAfter" in extra:
+        headers["Retry-After"] = str(extra["retryAfter"])
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def field_path(location: tuple[Any, ...] | list[Any]) -> str:
+    """``("body", "sections", 0, "title")`` → ``sections[0].title``."""
+    path = ""
+    for part in location:
+        if part in ("body", "query", "path", "header") and not path:
+            continue
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "body"
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": field_path(err["loc"]), "message": err["msg"], "type": err["type"]}
+            for err in exc.errors()
+        ]
+        summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+        return problem_response(
+            422,
+            "Invalid request",
+            summary,
+            instance=request.url.path,
+            errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc, Problem):
+            return problem_response(
+                exc.status_code,
+                exc.title,
+                str(exc.detail),
+                instance=request.url.path,
+                type_=exc.type_,
+                **exc.extra,
+            )
+        title = {404: "Not found", 401: "Unauthorized", 403: "Forbidden", 405: "Method not allowed"}
+        return problem_response(
+            exc.status_code,
+            title.get(exc.status_code, "Request failed"),
+            str(exc.detail),
+            instance=request.url.path,
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(
+            500,
+            "Internal error",
+            "The server failed to handle this request; it has been logged.",
+            instance=request.url.path,
+        )

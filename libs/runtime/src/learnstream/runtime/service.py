@@ -1,0 +1,290 @@
+"""The one way a Learnstream service is assembled: FastAPI + FastStream + the runtime.
+
+``Runtime`` wires a service's dependencies (database, event store, outbox relay,
+consumer, Kafka router); ``create_app`` turns it into an ASGI app with ``/health``,
+``/metrics``, ``/asyncapi`` (the service's AsyncAPI document), problem+json errors
+and traces; ``serve`` runs it with uvicorn. Every service's ``bootstrap.py`` calls
+these three, so someone who knows one service knows them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import uvicorn
+from fastapi import APIRouter, Depends, FastAPI, Header
+from fastapi.responses import JSONResponse
+from faststream.kafka.fastapi import KafkaRouter
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from prometheus_client import REGISTRY
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from learnstream.events import DomainEvent, events_of_topic, topic_name
+from learnstream.runtime.bus import KafkaPublisher
+from learnstream.runtime.consumer import EventConsumer
+from learnstream.runtime.db import Migration, create_engine, migrate, package_migrations, session_factory
+from learnstream.runtime.eventstore import EventStore
+from learnstream.runtime.outbox import OutboxRelay
+from learnstream.runtime.problems import Problem, install_problem_handlers
+from learnstream.runtime.settings import ServiceSettings
+from learnstream.runtime.telemetry import configure_logging, configure_tracing, instrument_http
+
+log = logging.getLogger(__name__)
+
+HealthCheck = Callable[[], Awaitable[None]]
+"""Raises (with a reason) when a dependency is not usable."""
+
+Hook = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Runtime:
+    """Everything a service's bootstrap wires together."""
+
+    settings: ServiceSettings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    store: EventStore
+    publisher: KafkaPublisher
+    relay: OutboxRelay
+    consumer: EventConsumer
+    router: KafkaRouter
+    migrations: list[Migration]
+    checks: dict[str, HealthCheck] = field(default_factory=dict)
+    on_startup: list[Hook] = field(default_factory=list)
+    on_shutdown: list[Hook] = field(default_factory=list)
+    background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    @classmethod
+    def build(
+        cls,
+        settings: ServiceSettings,
+        *,
+        migration_packages: Sequence[str] = (),
+        publishes: Sequence[str] = (),
+    ) -> Runtime:
+        """Wire the runtime of ``settings.service_name``.
+
+        ``migration_packages`` are the service packages whose ``migrations/*.sql``
+        run after the runtime's own; ``publishes`` names the contexts whose topics
+        this service writes (documented in its AsyncAPI).
+        """
+        configure_logging(settings.service_name, level=settings.log_level, fmt=settings.log_format)
+        tracer_provider = configure_tracing(settings.service_name)
+        engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
+        sessions = session_factory(engine)
+        publisher = KafkaPublisher(
+            settings.kafka_bootstrap_servers,
+            idempotent=settings.kafka_idempotent_producer,
+            client_id=f"learnstream-{settings.service_name}",
+        )
+        router = KafkaRouter(
+            settings.kafka_bootstrap_servers,
+            client_id=f"learnstream-{settings.service_name}",
+            schema_url="/asyncapi",
+            middlewares=[
+                KafkaTelemetryMiddleware(tracer_provider=tracer_provider),
+                KafkaPrometheusMiddleware(registry=REGISTRY, app_name=settings.service_name),
+            ],
+            acks="all",
+            enable_idempotence=settings.kafka_idempotent_producer,
+        )
+        for context in publishes:
+            _document_publisher(router, context)
+        migrations = package_migrations("learnstream.runtime")
+        for package in migration_packages:
+            migrations += package_migrations(package)
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=sessions,
+            store=EventStore(),
+            publisher=publisher,
+            relay=OutboxRelay(
+                engine,
+                publisher,
+                source=settings.source,
+                batch_size=settings.outbox_batch_size,
+                poll_interval=settings.outbox_poll_interval_seconds,
+            ),
+            consumer=EventConsumer(
+                settings.service_name,
+                sessions,
+                publisher,
+                max_attempts=settings.consumer_max_attempts,
+                backoff_seconds=settings.consumer_backoff_seconds,
+            ),
+            router=router,
+            migrations=migrations,
+        )
+
+    async def check_database(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def check_broker(self) -> None:
+        if not await self.router.broker.ping(timeout=2.0):
+            raise ConnectionError(f"Kafka at {self.settings.kafka_bootstrap_servers} is unreachable")
+
+
+def _document_publisher(router: KafkaRouter, context: str) -> None:
+    """Declare a publisher so the AsyncAPI document lists the topic and its event schemas."""
+    topic = topic_name(context)
+    models = events_of_topic(topic)
+    if not models:
+        return
+    schema: Any = models[0]
+    for model in models[1:]:
+        schema = schema | model
+    router.publisher(
+        topic,
+        title=f"{topic}:publisher",
+        description=(
+            f"Domain events of the {context} context (CloudEvents binary mode; "
+            f"`ce_type` names the event): {', '.join(m.event_name() for m in models)}. "
+            "Published by the outbox relay, keyed by "
+            f"`{models[0].key_field}`."
+        ),
+        schema=schema,
+    )
+
+
+async def _run_forever(name: str, job: Callable[[], Awaitable[None]]) -> None:
+    try:
+        await job()
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("background job %s stopped", name)
+        raise
+
+
+def create_app(
+    runtime: Runtime,
+    *,
+    title: str,
+    description: str,
+    routers: Sequence[APIRouter] = (),
+    health: Callable[[Runtime], Awaitable[tuple[int, dict[str, Any]]]] | None = None,
+) -> FastAPI:
+    """The service's ASGI app; ``health`` replaces the default ``/health`` (the gateway's)."""
+    settings = runtime.settings
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await migrate(runtime.engine, runtime.migrations)
+        await runtime.publisher.start()
+        for hook in runtime.on_startup:
+            await hook()
+        tasks = [asyncio.create_task(_run_forever("outbox-relay", runtime.relay.run))]
+        tasks += [
+            asyncio.create_task(_run_forever(getattr(job, "__name__", "job"), job))
+            for job in runtime.background
+        ]
+        log.info("service started", extra={"port": settings.http_port})
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for hook in runtime.on_shutdown:
+                await hook()
+            await runtime.publisher.stop()
+            await runtime.engine.dispose()
+
+    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    install_problem_handlers(app)
+    runtime.consumer.attach(runtime.router)
+    app.include_router(runtime.router)
+    for router in routers:
+        app.include_router(router)
+
+    @app.get("/health", tags=["operations"], summary="Liveness and dependencies of this service")
+    async def service_health() -> JSONResponse:
+        """Whether this service, its database, its broker connection and extra stores work."""
+        if health is not None:
+            status, body = await health(runtime)
+        else:
+            status, body = await default_health(runtime)
+        return JSONResponse(body, status_code=status)
+
+    instrument_http(app, configure_tracing(settings.service_name))
+    return app
+
+
+async def run_checks(checks: dict[str, HealthCheck], timeout: float = 3.0) -> dict[str, str]:
+    """Run health checks in parallel: ``ok`` or the reason each failed."""
+
+    async def one(check: HealthCheck) -> str:
+        try:
+            await asyncio.wait_for(check(), timeout)
+        except TimeoutError:
+            return f"timed out after {timeout:.0f}s"
+        except Exception as exc:
+            return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return "ok"
+
+    results = await asyncio.gather(*(one(check) for check in checks.values()))
+    return dict(zip(checks, results, strict=True))
+
+
+async def default_health(runtime: Runtime) -> tuple[int, dict[str, Any]]:
+    checks = {
+        "database": runtime.check_database,
+        "broker": runtime.check_broker,
+        **runtime.checks,
+    }
+    results = await run_checks(checks)
+    healthy = all(result == "ok" for result in results.values())
+    body = {
+        "status": "ok" if healthy else "degraded",
+        "service": runtime.settings.service_name,
+        "checks": results,
+    }
+    return (200 if healthy else 503), body
+
+
+def require_service_token(runtime: Runtime) -> Any:
+    """A dependency guarding internal APIs: callers must present the service credential."""
+    expected = runtime.settings.service_token.get_secret_value()
+
+    async def check(x_service_token: Annotated[str | None, Header()] = None) -> None:
+        if x_service_token != expected:
+            raise Problem(
+                401,
+                "Service credential required",
+                "Internal APIs need the X-Service-Token header of a Learnstream service.",
+            )
+
+    return Depends(check)
+
+
+def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    """Run the service with uvicorn on its configured address."""
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+    )
+
+
+__all__ = [
+    "DomainEvent",
+    "Runtime",
+    "create_app",
+    "default_health",
+    "require_service_token",
+    "run_checks",
+    "serve",
+]

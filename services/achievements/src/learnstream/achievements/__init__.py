@@ -1,0 +1,1 @@
+"""The achievements service: XP, levels, streaks, achievements and leaderboards, awarded exactly once from events."""

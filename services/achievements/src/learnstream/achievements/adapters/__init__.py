@@ -1,0 +1,1 @@
+"""The achievements service's adapters to the outside world (databases, other services)."""

@@ -1,0 +1,14 @@
+"""Settings of the achievements service; the only place it reads the environment."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from learnstream.runtime.settings import SERVICE_PORTS, ServiceSettings
+
+
+class Settings(ServiceSettings):
+    """``LEARNSTREAM_*`` variables of the achievements service (see the README's table)."""
+
+    service_name: str = Field(default="achievements", description="This service's name.")
+    http_port: int = Field(default=SERVICE_PORTS["achievements"], description="Port of the HTTP server.")

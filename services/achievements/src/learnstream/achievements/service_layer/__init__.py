@@ -1,0 +1,1 @@
+"""The achievements service's use cases: load, change, save."""

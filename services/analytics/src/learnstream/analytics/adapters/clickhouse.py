@@ -1,0 +1,81 @@
+"""The ClickHouse connection: chDB in-process in the embedded stack, HTTP in production.
+
+clickhouse-connect's async client does not support chDB, so the sync client runs
+in a one-thread executor: one thread also serialises access to the embedded
+engine, which allows one process per data directory anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+
+T = TypeVar("T")
+
+
+class ClickHouse:
+    """A ClickHouse client usable from async code."""
+
+    def __init__(self, url: str, database: str, cluster: str = "") -> None:
+        self._url = url
+        self.database = database
+        self.cluster = cluster
+        self._client: Client | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
+
+    @property
+    def embedded(self) -> bool:
+        return self._url.startswith("chdb:")
+
+    def _open(self) -> Client:
+        if self.embedded:
+            path = self._url.removeprefix("chdb://")
+            if path.startswith("/"):
+                Path(path).mkdir(parents=True, exist_ok=True)
+        return clickhouse_connect.get_client(dsn=self._url)
+
+    async def _run(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(func, *args, **kwargs))
+
+    async def connect(self) -> None:
+        """Open the connection and create the database (on the cluster when one is named)."""
+
+        def open_and_create() -> None:
+            self._client = self._open()
+            on_cluster = f" ON CLUSTER '{self.cluster}'" if self.cluster else ""
+            self._client.command(f"CREATE DATABASE IF NOT EXISTS `{self.database}`{on_cluster}")
+
+        await self._run(open_and_create)
+
+    def _require(self) -> Client:
+        if self._client is None:
+            raise ConnectionError("ClickHouse is not connected")
+        return self._client
+
+    async def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        client = self._require()
+        return await self._run(client.command, sql, parameters=parameters)
+
+    async def query_rows(self, sql: str, parameters: dict[str, Any] | None = None) -> Sequence[Sequence[Any]]:
+        client = self._require()
+        result = await self._run(client.query, sql, parameters=parameters)
+        return result.result_rows
+
+    async def ping(self) -> None:
+        rows = await self.query_rows("SELECT 1")
+        if rows != [(1,)]:
+            raise ConnectionError(f"ClickHouse answered {rows!r} to SELECT 1")
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._run(self._client.close)
+            self._client = None
+        self._executor.shutdown(wait=False)

@@ -1,0 +1,1 @@
+"""The analytics service's use cases: load, change, save."""

@@ -1,0 +1,1 @@
+"""The chat service: Persistent AI course-assistant conversations: history, titles, search and streamed replies."""

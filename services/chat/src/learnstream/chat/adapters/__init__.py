@@ -1,0 +1,1 @@
+"""The chat service's adapters to the outside world (databases, other services)."""

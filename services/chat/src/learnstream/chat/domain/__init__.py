@@ -1,0 +1,1 @@
+"""The chat service's domain model: aggregates and rules, free of I/O."""

@@ -1,0 +1,1 @@
+"""The chat service's use cases: load, change, save."""

@@ -1,0 +1,24 @@
+"""Wires the exports service: settings, runtime, routes and subscribers."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from learnstream.exports.config import Settings
+from learnstream.exports.entrypoints import http, subscribers
+from learnstream.runtime.service import Runtime, create_app
+
+
+def build(settings: Settings | None = None) -> FastAPI:
+    """The exports service's ASGI app."""
+    settings = settings or Settings()
+    runtime = Runtime.build(
+        settings, migration_packages=["learnstream.exports"], publishes=["exports"]
+    )
+    subscribers.register(runtime.consumer)
+    return create_app(
+        runtime,
+        title="Learnstream exports service",
+        description="CSV, JSON, XLSX and PDF reports as background jobs with signed, expiring links.",
+        routers=[http.router],
+    )

@@ -1,0 +1,1 @@
+"""The exports service's use cases: load, change, save."""

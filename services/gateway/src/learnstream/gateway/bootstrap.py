@@ -1,0 +1,43 @@
+"""Wires the gateway: settings, runtime, context-service clients, Redis, routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from learnstream.gateway.adapters import redis as redis_adapter
+from learnstream.gateway.adapters.services import ContextServices
+from learnstream.gateway.config import Settings
+from learnstream.gateway.entrypoints import http, subscribers
+from learnstream.gateway.service_layer.health import platform_health
+from learnstream.runtime.service import Runtime, create_app
+
+
+def build(settings: Settings | None = None) -> FastAPI:
+    """The gateway's ASGI app."""
+    settings = settings or Settings()
+    runtime = Runtime.build(
+        settings, migration_packages=["learnstream.gateway"], publishes=["identity"]
+    )
+    services = ContextServices(
+        settings.service_urls(),
+        service_token=settings.service_token.get_secret_value(),
+        timeout=settings.upstream_timeout_seconds,
+    )
+    redis = redis_adapter.connect(settings.redis_url)
+    runtime.checks["redis"] = lambda: redis_adapter.ping(redis)
+    runtime.on_shutdown += [services.close, redis.aclose]
+    subscribers.register(runtime.consumer)
+
+    async def health(rt: Runtime) -> tuple[int, dict[str, Any]]:
+        own = {"database": rt.check_database, "broker": rt.check_broker, **rt.checks}
+        return await platform_health(services, own)
+
+    return create_app(
+        runtime,
+        title="Learnstream gateway",
+        description="Identity and the public HTTP API: composes the contexts for web and mobile clients.",
+        routers=[http.router],
+        health=health,
+    )

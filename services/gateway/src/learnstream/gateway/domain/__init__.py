@@ -1,0 +1,1 @@
+"""The gateway service's domain model: aggregates and rules, free of I/O."""

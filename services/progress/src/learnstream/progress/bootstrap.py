@@ -1,0 +1,24 @@
+"""Wires the progress service: settings, runtime, routes and subscribers."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from learnstream.progress.config import Settings
+from learnstream.progress.entrypoints import http, subscribers
+from learnstream.runtime.service import Runtime, create_app
+
+
+def build(settings: Settings | None = None) -> FastAPI:
+    """The progress service's ASGI app."""
+    settings = settings or Settings()
+    runtime = Runtime.build(
+        settings, migration_packages=["learnstream.progress"], publishes=["catalog", "progress"]
+    )
+    subscribers.register(runtime.consumer)
+    return create_app(
+        runtime,
+        title="Learnstream progress service",
+        description="Course catalog, enrollments, lesson views and time, video watching, quizzes and the learner read models.",
+        routers=[http.router],
+    )

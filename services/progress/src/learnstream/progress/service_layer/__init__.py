@@ -1,0 +1,1 @@
+"""The progress service's use cases: load, change, save."""
