@@ -19,14 +19,20 @@ def main() -> int:
         default=Path(".learnstream"),
         help="where PostgreSQL, Redis, ClickHouse and the logs keep their files (default: .learnstream)",
     )
+    parser.add_argument(
+        "--port-offset",
+        type=int,
+        default=0,
+        help="add this to every port, to run a second stack beside the first (tests do)",
+    )
     args = parser.parse_args()
     try:
         with stack_lock(args.data_dir):
-            return asyncio.run(run(args.data_dir))
+            return asyncio.run(run(args.data_dir, args.port_offset))
     except AlreadyRunning as exc:
         console.print(
             f"[yellow]A Learnstream stack is already running from {args.data_dir.absolute()} "
-            f"(supervisor pid {exc}). Use it at http://127.0.0.1:8000, or stop it with Ctrl-C "
+            f"(supervisor pid {exc}). Use it, or stop it with Ctrl-C "
             "in its terminal first.[/]"
         )
         return 1

@@ -84,16 +84,29 @@ def stack_lock(data_dir: Path) -> Iterator[None]:
 
 
 def service_env(
-    name: str, *, postgres: EmbeddedPostgres, broker: TansuBroker, redis: RedisServer, data_dir: Path
+    name: str,
+    *,
+    ports: dict[str, int],
+    postgres: EmbeddedPostgres,
+    broker: TansuBroker,
+    redis: RedisServer,
+    data_dir: Path,
 ) -> dict[str, str]:
     """The environment of one service process in the embedded stack."""
     env = dict(os.environ)
     env.update(
         {
+            f"LEARNSTREAM_{other.upper()}_URL": f"http://{HOST}:{ports[other]}"
+            for other in SERVICES
+            if other != "gateway"
+        }
+    )
+    env.update(
+        {
             "LEARNSTREAM_ENV": env.get("LEARNSTREAM_ENV", "dev"),
             "LEARNSTREAM_SERVICE_NAME": name,
             "LEARNSTREAM_HTTP_HOST": HOST,
-            "LEARNSTREAM_HTTP_PORT": str(SERVICE_PORTS[name]),
+            "LEARNSTREAM_HTTP_PORT": str(ports[name]),
             "LEARNSTREAM_DATABASE_URL": postgres.url(f"learnstream_{name}"),
             "LEARNSTREAM_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
             "LEARNSTREAM_KAFKA_IDEMPOTENT_PRODUCER": "false",
@@ -110,15 +123,12 @@ class ServiceProcess:
     """One service, restarted with backoff whenever it exits unexpectedly."""
 
     name: str
+    port: int
     env: dict[str, str]
     process: asyncio.subprocess.Process | None = None
     restarts: int = 0
     stopping: bool = False
     _pump: asyncio.Task[None] | None = field(default=None, repr=False)
-
-    @property
-    def port(self) -> int:
-        return SERVICE_PORTS[self.name]
 
     async def start(self) -> None:
         self.process = await asyncio.create_subprocess_exec(
@@ -201,15 +211,20 @@ async def wait_until_healthy(services: list[ServiceProcess], timeout: float) -> 
 class Stack:
     """The embedded servers and the six services."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, port_offset: int = 0) -> None:
         self.data_dir = data_dir.absolute()
+        self.ports = {name: SERVICE_PORTS[name] + port_offset for name in SERVICES}
         logs = self.data_dir / "logs"
         self.postgres = EmbeddedPostgres(
-            "postgres", HOST, POSTGRES_PORT, logs / "postgres.log", data_dir=self.data_dir / "postgres"
+            "postgres",
+            HOST,
+            POSTGRES_PORT + port_offset,
+            logs / "postgres.log",
+            data_dir=self.data_dir / "postgres",
         )
-        self.broker = TansuBroker("kafka", HOST, KAFKA_PORT, logs / "kafka.log")
+        self.broker = TansuBroker("kafka", HOST, KAFKA_PORT + port_offset, logs / "kafka.log")
         self.redis = RedisServer(
-            "redis", HOST, REDIS_PORT, logs / "redis.log", data_dir=self.data_dir / "redis"
+            "redis", HOST, REDIS_PORT + port_offset, logs / "redis.log", data_dir=self.data_dir / "redis"
         )
         self.servers: list[ChildServer] = [self.postgres, self.broker, self.redis]
         self.services: list[ServiceProcess] = []
@@ -219,10 +234,10 @@ class Stack:
         busy = [
             f"{port} ({what})"
             for what, port in [
-                ("PostgreSQL", POSTGRES_PORT),
-                ("Kafka", KAFKA_PORT),
-                ("Redis", REDIS_PORT),
-                *[(name, SERVICE_PORTS[name]) for name in SERVICES],
+                ("PostgreSQL", self.postgres.port),
+                ("Kafka", self.broker.port),
+                ("Redis", self.redis.port),
+                *self.ports.items(),
             ]
             if port_is_open(HOST, port)
         ]
@@ -250,24 +265,25 @@ class Stack:
         for name in SERVICES:
             env = service_env(
                 name,
+                ports=self.ports,
                 postgres=self.postgres,
                 broker=self.broker,
                 redis=self.redis,
                 data_dir=self.data_dir,
             )
-            service = ServiceProcess(name, env)
+            service = ServiceProcess(name, self.ports[name], env)
             self.services.append(service)
             self._tasks.append(asyncio.create_task(service.supervise()))
         await wait_until_healthy(self.services, timeout=120.0)
         await self._wait_gateway_all_ok()
         console.print(
             f"\n[bold green]Learnstream is up[/] in {time.monotonic() - started:.1f}s.\n"
-            f"  Gateway      http://{HOST}:{SERVICE_PORTS['gateway']}  (docs: /docs, health: /health)\n"
+            f"  Gateway      http://{HOST}:{self.ports['gateway']}  (docs: /docs, health: /health)\n"
             f"  Services     "
-            + ", ".join(f"{n} :{SERVICE_PORTS[n]}" for n in SERVICES if n != "gateway")
+            + ", ".join(f"{n} :{self.ports[n]}" for n in SERVICES if n != "gateway")
             + "\n"
             f"  Kafka        {self.broker.bootstrap_servers}   (kcat -L -b {self.broker.bootstrap_servers})\n"
-            f"  PostgreSQL   postgresql://postgres@{HOST}:{POSTGRES_PORT}/learnstream_<service>\n"
+            f"  PostgreSQL   postgresql://postgres@{HOST}:{self.postgres.port}/learnstream_<service>\n"
             f"  Redis        {self.redis.url}\n"
             f"  ClickHouse   chDB in the analytics process, data in {self.data_dir / 'clickhouse'}\n"
             f"  Logs         {self.data_dir / 'logs'}\n"
@@ -289,7 +305,7 @@ class Stack:
             while time.monotonic() < deadline:
                 with contextlib.suppress(httpx.HTTPError):
                     response = await client.get(
-                        f"http://{HOST}:{SERVICE_PORTS['gateway']}/health", timeout=5.0
+                        f"http://{HOST}:{self.ports['gateway']}/health", timeout=5.0
                     )
                     last = response.json()
                     if response.status_code == 200:
@@ -319,8 +335,8 @@ class Stack:
         return waits[done.pop()]
 
 
-async def run(data_dir: Path) -> int:
-    stack = Stack(data_dir)
+async def run(data_dir: Path, port_offset: int = 0) -> int:
+    stack = Stack(data_dir, port_offset)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from faststream import AckPolicy
-from faststream.kafka import KafkaMessage
+from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.fastapi import KafkaRouter
 from prometheus_client import Counter
 from sqlalchemy import text
@@ -212,8 +212,8 @@ class EventConsumer:
         OUTCOMES.labels(self.name, delivery.topic, outcome.value).inc()
         return outcome
 
-    def attach(self, router: KafkaRouter) -> None:
-        """Subscribe this consumer's group to its topics on a FastStream router."""
+    def attach(self, router: KafkaRouter | KafkaBroker) -> None:
+        """Subscribe this consumer's group to its topics on a FastStream router or broker."""
         if not self._topics:
             return
         handled = ", ".join(sorted(self._handlers)) or "every event (projection)"

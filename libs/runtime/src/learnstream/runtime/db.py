@@ -76,7 +76,7 @@ async def migrate(engine: AsyncEngine, migrations: list[Migration]) -> list[str]
             )
         )
         rows = await conn.execute(text("SELECT key, checksum FROM schema_migrations"))
-        done = {key: checksum for key, checksum in rows.tuples()}
+        done = {key: checksum for key, checksum in rows}
         for migration in migrations:
             if migration.key in done:
                 if done[migration.key] != migration.checksum:

@@ -160,7 +160,7 @@ class EventStore:
                 metadata=metadata,
                 recorded_at=recorded_at,
             )
-            for position, version, event_type, data, metadata, recorded_at in rows.tuples()
+            for position, version, event_type, data, metadata, recorded_at in rows
         ]
 
 

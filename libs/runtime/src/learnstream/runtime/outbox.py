@@ -136,7 +136,7 @@ class OutboxRelay:
         )
         positions: list[int] = []
         records: list[KafkaRecord] = []
-        for position, event_type, data, metadata in rows.tuples():
+        for position, event_type, data, metadata in rows:
             model = model_for(event_type)
             if model is None:
                 raise LookupError(f"event store row {position} has unknown type {event_type!r}")

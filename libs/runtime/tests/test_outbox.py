@@ -1,0 +1,87 @@
+"""The outbox relay: in order per stream, and safe against late-committing transactions."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from learnstream.events import decode
+from learnstream.events.identity import UserProfileChanged, UserRegistered
+from learnstream.runtime.db import session_factory
+from learnstream.runtime.eventstore import EventStore
+from learnstream.runtime.outbox import OutboxRelay
+
+pytestmark = pytest.mark.integration
+
+
+def ids_published(publisher) -> list[uuid.UUID]:  # type: ignore[no-untyped-def]
+    return [decode(r.headers, r.value).event.event_id for r in publisher.records]
+
+
+async def test_events_are_published_once_in_stream_order(engine: AsyncEngine, publisher) -> None:  # type: ignore[no-untyped-def]
+    store = EventStore()
+    user = uuid.uuid4()
+    events = [
+        UserRegistered(user_id=user, role="student", display_name="A", timezone="UTC"),
+        UserProfileChanged(user_id=user, display_name="B"),
+        UserProfileChanged(user_id=user, display_name="C"),
+    ]
+    async with session_factory(engine)() as session, session.begin():
+        await store.append(session, f"user-{user}", 0, events)
+    relay = OutboxRelay(engine, publisher, source="/test")
+
+    assert await relay.publish_pending() == 3
+    assert await relay.publish_pending() == 0
+
+    assert ids_published(publisher) == [e.event_id for e in events]
+    assert {r.key for r in publisher.records} == {str(user).encode()}
+    assert publisher.topics() == ["learnstream.identity"] * 3
+
+
+async def test_a_transaction_that_commits_late_is_not_skipped(engine: AsyncEngine, publisher) -> None:  # type: ignore[no-untyped-def]
+    """The classic relay bug: position 1 commits after position 2 was published."""
+    store = EventStore()
+    sessions = session_factory(engine)
+    relay = OutboxRelay(engine, publisher, source="/test")
+    early, late = uuid.uuid4(), uuid.uuid4()
+    early_event = UserRegistered(user_id=early, role="student", display_name="E", timezone="UTC")
+    late_event = UserRegistered(user_id=late, role="student", display_name="L", timezone="UTC")
+
+    slow = sessions()
+    try:
+        await slow.begin()
+        await store.append(slow, f"user-{early}", 0, [early_event])  # takes the lower position
+        async with sessions() as fast, fast.begin():
+            await store.append(fast, f"user-{late}", 0, [late_event])
+
+        published_while_open = await relay.publish_pending()
+        await slow.commit()
+    finally:
+        await slow.close()
+    published_after = await relay.publish_pending()
+
+    assert published_while_open + published_after == 2
+    assert ids_published(publisher) == [early_event.event_id, late_event.event_id]
+    async with engine.connect() as conn:
+        unpublished = await conn.scalar(text("SELECT count(*) FROM event_store WHERE published_at IS NULL"))
+    assert unpublished == 0
+
+
+async def test_a_failed_publish_is_retried_not_lost(engine: AsyncEngine, publisher) -> None:  # type: ignore[no-untyped-def]
+    store = EventStore()
+    user = uuid.uuid4()
+    event = UserRegistered(user_id=user, role="student", display_name="A", timezone="UTC")
+    async with session_factory(engine)() as session, session.begin():
+        await store.append(session, f"user-{user}", 0, [event])
+    relay = OutboxRelay(engine, publisher, source="/test")
+
+    publisher.fail_with = ConnectionError("broker down")
+    with pytest.raises(ConnectionError):
+        await relay.publish_pending()
+    publisher.fail_with = None
+
+    assert await relay.publish_pending() == 1
+    assert ids_published(publisher) == [event.event_id]
