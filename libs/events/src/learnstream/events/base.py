@@ -40,9 +40,12 @@ class DomainEvent(BaseModel):
     Subclasses set ``context`` (which topic), ``key_field`` (the field whose value
     is the Kafka key, so one learner's or one course's events stay ordered) and,
     for a new incompatible shape, ``version``.
+
+    Readers are tolerant (unknown fields are ignored), so a producer may add an
+    optional field before its consumers know it; anything else is a new version.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_timedelta="float")
+    model_config = ConfigDict(frozen=True, extra="ignore", ser_json_timedelta="float")
 
     context: ClassVar[str]
     key_field: ClassVar[str]

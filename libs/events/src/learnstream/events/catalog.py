@@ -21,7 +21,7 @@ ContentType = Literal["video", "article", "quiz"]
 class LessonOutline(BaseModel):
     """One lesson in a section of a course outline."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     lesson_id: UUID = Field(description="The lesson.")
     title: str = Field(
@@ -39,7 +39,7 @@ class LessonOutline(BaseModel):
 class SectionOutline(BaseModel):
     """One section of a course outline with its lessons in order."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     section_id: UUID = Field(description="The section.")
     title: str = Field(
@@ -52,7 +52,7 @@ class SectionOutline(BaseModel):
 class QuizOutline(BaseModel):
     """A quiz of the course and the lesson it belongs to."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     quiz_id: UUID = Field(description="The quiz.")
     lesson_id: UUID = Field(description="The lesson that holds the quiz.")

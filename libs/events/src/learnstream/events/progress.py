@@ -21,7 +21,7 @@ Milestone = Literal[25, 50, 75]
 class WatchedRange(BaseModel):
     """A stretch of a video the learner watched, in whole seconds from its start."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     from_seconds: int = Field(ge=0, description="Where the stretch starts.", examples=[120])
     to_seconds: int = Field(gt=0, description="Where the stretch ends (exclusive).", examples=[180])
@@ -36,7 +36,7 @@ class WatchedRange(BaseModel):
 class QuestionResult(BaseModel):
     """Whether the learner answered one quiz question correctly."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     question_id: UUID = Field(description="The question.")
     correct: bool = Field(description="True when the answer was correct.", examples=[True])

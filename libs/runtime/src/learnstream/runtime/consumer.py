@@ -114,6 +114,11 @@ class EventConsumer:
     def topics(self) -> list[str]:
         return list(self._topics)
 
+    @property
+    def handled_types(self) -> list[str]:
+        """The ``ce_type`` of every event this consumer has a handler for."""
+        return list(self._handlers)
+
     def on(self, event_type: type[E]) -> Callable[[Callable[[E, HandlerContext], Awaitable[None]]], Handler]:
         """Register the handler of ``event_type``; its topic is subscribed automatically."""
 
