@@ -109,14 +109,37 @@ def changed(**edits: Any) -> dict[str, Any]:
         (changed(properties__seconds={"type": "number", "exclusiveMinimum": 0}), True),  # retyped
         (changed(required=["learner_id", "seconds", "kind", "note"]), True),  # made required
         (changed(properties__kind={"enum": ["video"], "type": "string"}), True),  # value dropped
-        (changed(properties__seconds={"type": "integer", "exclusiveMinimum": 10}), True),  # tightened
+        (
+            changed(properties__seconds={"type": "integer", "exclusiveMinimum": 10}),
+            True,
+        ),  # tightened
         (changed(properties__extra={"type": "string"}), False),  # optional field added
         (changed(properties__kind={"enum": ["video", "article", "quiz"], "type": "string"}), False),
-        (changed(properties__learner_id={"type": "string", "format": "uuid", "description": "new words"}), False),
+        (
+            changed(
+                properties__learner_id={
+                    "type": "string",
+                    "format": "uuid",
+                    "description": "new words",
+                }
+            ),
+            False,
+        ),
     ],
-    ids=["removed", "retyped", "required", "enum-narrowed", "bound-tightened", "optional-added", "enum-widened", "docs-only"],
+    ids=[
+        "removed",
+        "retyped",
+        "required",
+        "enum-narrowed",
+        "bound-tightened",
+        "optional-added",
+        "enum-widened",
+        "docs-only",
+    ],
 )
-def test_the_compatibility_check_tells_breaking_from_compatible(current: dict[str, Any], breaking: bool) -> None:
+def test_the_compatibility_check_tells_breaking_from_compatible(
+    current: dict[str, Any], breaking: bool
+) -> None:
     assert bool(breaking_changes(BASE, current)) is breaking
 
 

@@ -167,12 +167,8 @@ class MissingRequiredVariable(Exception):
         self.name = name
 
 
-_INTERPOLATION = re.compile(
-    r"\$(?:(?P<escaped>\$)|\{(?P<braced>[^}]*)\}|(?P<named>[A-Za-z_][A-Za-z0-9_]*))"
-)
-_BRACED = re.compile(
-    r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<colon>:?)(?P<op>[-?+])(?P<arg>.*))?", re.S
-)
+_INTERPOLATION = re.compile(r"\$(?:(?P<escaped>\$)|\{(?P<braced>[^}]*)\}|(?P<named>[A-Za-z_][A-Za-z0-9_]*))")
+_BRACED = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<colon>:?)(?P<op>[-?+])(?P<arg>.*))?", re.S)
 
 
 def interpolate(value: str, env: Mapping[str, str]) -> str:
@@ -296,9 +292,7 @@ def render_kustomization(directory: Path) -> list[dict[str, Any]]:
 
 
 def _apply_labels(docs: list[dict[str, Any]], label: dict[str, Any], kfile: Path) -> None:
-    assert set(label) <= {"pairs", "includeSelectors", "includeTemplates"}, (
-        f"{kfile}: labels {label}"
-    )
+    assert set(label) <= {"pairs", "includeSelectors", "includeTemplates"}, f"{kfile}: labels {label}"
     assert not label.get("includeSelectors"), f"{kfile}: includeSelectors is not supported here"
     pairs = label["pairs"]
     for d in docs:
@@ -345,26 +339,17 @@ def _apply_image(docs: list[dict[str, Any]], image: dict[str, Any], kfile: Path)
 
 
 def _apply_patch(docs: list[dict[str, Any]], patch: dict[str, Any], kfile: Path) -> None:
-    assert set(patch) <= {"target", "patch"}, (
-        f"{kfile}: only inline patches with a target are supported"
-    )
+    assert set(patch) <= {"target", "patch"}, f"{kfile}: only inline patches with a target are supported"
     target = patch["target"]
-    assert set(target) <= {"kind", "name", "group", "version", "namespace"}, (
-        f"{kfile}: target {target}"
-    )
+    assert set(target) <= {"kind", "name", "group", "version", "namespace"}, f"{kfile}: target {target}"
     ops = yaml.safe_load(patch["patch"])
-    assert isinstance(ops, list), (
-        f"{kfile}: only JSON 6902 patches (a list of operations) are supported"
-    )
+    assert isinstance(ops, list), f"{kfile}: only JSON 6902 patches (a list of operations) are supported"
 
     def matches(d: dict[str, Any]) -> bool:
         group, _, version = d["apiVersion"].rpartition("/")
         return (
             ("kind" not in target or d["kind"] == target["kind"])
-            and (
-                "name" not in target
-                or re.fullmatch(target["name"], d["metadata"]["name"]) is not None
-            )
+            and ("name" not in target or re.fullmatch(target["name"], d["metadata"]["name"]) is not None)
             and ("group" not in target or group == target["group"])
             and ("version" not in target or version == target["version"])
             and ("namespace" not in target or d["metadata"].get("namespace") == target["namespace"])
@@ -501,9 +486,7 @@ def _compose_validator() -> jsonschema.protocols.Validator:
 def _schema_errors(validator: jsonschema.protocols.Validator, instance: Any) -> list[str]:
     return [
         f"{'/'.join(str(p) for p in e.absolute_path) or '<root>'}: {e.message}"
-        for e in sorted(
-            validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path))
-        )
+        for e in sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))
     ]
 
 
@@ -542,9 +525,7 @@ def test_compose_secrets_are_always_required() -> None:
     for secret in COMPOSE_REQUIRED_SECRETS:
         uses = re.findall(r"\$\{" + secret + r"([^}]*)\}", text)
         assert uses, f"{secret} is not used in docker-compose.yml"
-        assert all(u.startswith(":?") for u in uses), (
-            f"{secret}: every use must be ${{{secret}:?message}}"
-        )
+        assert all(u.startswith(":?") for u in uses), f"{secret}: every use must be ${{{secret}:?message}}"
         assert not re.search(r"\$" + secret + r"\b", text), f"{secret}: bare ${secret} has no check"
 
 
@@ -554,13 +535,9 @@ def test_env_example_lists_every_variable_compose_reads() -> None:
     text = "\n".join(_compose_strings(compose())).replace("$$", "")
     used = set(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)", text))
     assert used >= set(COMPOSE_REQUIRED_SECRETS)
-    assert used - listed == set(), (
-        "variables docker-compose.yml reads but .env.example does not list"
-    )
+    assert used - listed == set(), "variables docker-compose.yml reads but .env.example does not list"
     for secret in COMPOSE_REQUIRED_SECRETS:
-        assert re.search(rf"^{secret}=\s*$", example, re.M), (
-            f".env.example: {secret}= (empty, uncommented)"
-        )
+        assert re.search(rf"^{secret}=\s*$", example, re.M), f".env.example: {secret}= (empty, uncommented)"
 
 
 def test_compose_services_run_the_one_image() -> None:
@@ -607,9 +584,7 @@ def test_compose_healthchecks_and_dependencies() -> None:
     for service, port in SERVICES.items():
         spec = services[service]
         test = spec["healthcheck"]["test"]
-        assert f"http://127.0.0.1:{port}/health" in " ".join(test), (
-            f"{service}: healthcheck on /health"
-        )
+        assert f"http://127.0.0.1:{port}/readyz" in " ".join(test), f"{service}: healthcheck on /readyz"
         depends = spec["depends_on"]
         assert isinstance(depends, dict), f"{service}: depends_on with conditions"
         assert depends["postgres"]["condition"] == "service_healthy", service
@@ -629,9 +604,7 @@ def test_compose_healthchecks_and_dependencies() -> None:
     for name, spec in services.items():
         for dependency, condition in spec.get("depends_on", {}).items():
             if condition["condition"] == "service_healthy":
-                assert "healthcheck" in services[dependency], (
-                    f"{name} waits on {dependency}'s health"
-                )
+                assert "healthcheck" in services[dependency], f"{name} waits on {dependency}'s health"
 
 
 def test_compose_service_urls_and_databases() -> None:
@@ -652,8 +625,7 @@ def test_compose_service_urls_and_databases() -> None:
             assert service in services
     analytics = interpolate_tree(compose_env("analytics"), SAMPLE_DOTENV)
     assert (
-        analytics["LEARNSTREAM_CLICKHOUSE_URL"]
-        == "http://learnstream:ch-secret@clickhouse:8123/learnstream"
+        analytics["LEARNSTREAM_CLICKHOUSE_URL"] == "http://learnstream:ch-secret@clickhouse:8123/learnstream"
     )
     assert analytics["LEARNSTREAM_CLICKHOUSE_CLUSTER"] == ""
     clickhouse = interpolate_tree(services["clickhouse"]["environment"], SAMPLE_DOTENV)
@@ -741,11 +713,7 @@ def test_otel_collector_config_is_wired() -> None:
 def _dockerfile_lines() -> list[str]:
     text = DOCKERFILE.read_text(encoding="utf-8")
     joined = re.sub(r"\\\n", " ", text)
-    return [
-        line.strip()
-        for line in joined.splitlines()
-        if line.strip() and not line.strip().startswith("#")
-    ]
+    return [line.strip() for line in joined.splitlines() if line.strip() and not line.strip().startswith("#")]
 
 
 def _workspace_members() -> list[str]:
@@ -773,9 +741,7 @@ def test_dockerfile_builds_every_service_without_the_devstack() -> None:
         if (m := re.fullmatch(r"ARG\s+(?P<name>\w+)=(?P<value>.*)", line))
     }
     syncs = [
-        re.sub(r"\$\{(\w+)\}", lambda m: args.get(m[1], m[0]), line)
-        for line in lines
-        if "uv sync" in line
+        re.sub(r"\$\{(\w+)\}", lambda m: args.get(m[1], m[0]), line) for line in lines if "uv sync" in line
     ]
     assert len(syncs) == 2, "a dependency layer, then the workspace packages"
     for sync in syncs:
@@ -893,16 +859,11 @@ def test_k8s_kafka_topics() -> None:
     assert len(topics) == len(names)
     assert names == TOPICS
     # The services reach the same Strimzi cluster the topics belong to.
-    assert (
-        config_map(docs)["LEARNSTREAM_KAFKA_BOOTSTRAP_SERVERS"]
-        == "learnstream-kafka-bootstrap:9092"
-    )
+    assert config_map(docs)["LEARNSTREAM_KAFKA_BOOTSTRAP_SERVERS"] == "learnstream-kafka-bootstrap:9092"
 
 
 def test_k8s_topics_match_compose() -> None:
-    compose_topics = set(
-        compose_services()["kafka-init"]["environment"]["LEARNSTREAM_TOPICS"].split()
-    )
+    compose_topics = set(compose_services()["kafka-init"]["environment"]["LEARNSTREAM_TOPICS"].split())
     k8s_topics = {d["spec"]["topicName"] for d in rendered(K8S_BASE) if d["kind"] == "KafkaTopic"}
     assert compose_topics == k8s_topics == TOPICS
 
@@ -924,10 +885,7 @@ def test_k8s_clickhouse_cluster_sketch() -> None:
     hosts = [n["host"] for n in chi["spec"]["configuration"]["zookeeper"]["nodes"]]
     assert hosts == [f"keeper-{chk['metadata']['name']}"], "the operator's Service for the Keeper"
     users = chi["spec"]["configuration"]["users"]
-    assert (
-        users["learnstream/password"]["valueFrom"]["secretKeyRef"]["name"]
-        == "learnstream-clickhouse"
-    )
+    assert users["learnstream/password"]["valueFrom"]["secretKeyRef"]["name"] == "learnstream-clickhouse"
     # analytics reaches the cluster through the operator's Service clickhouse-<chi>.
     readme = (K8S_DIR / "README.md").read_text(encoding="utf-8")
     assert f"@clickhouse-{chi['metadata']['name']}:8123/learnstream" in readme
@@ -982,8 +940,7 @@ def test_k8s_each_deployment_has_service_hpa_and_pdb(service: str) -> None:
     assert _selects(pdb["spec"]["selector"]["matchLabels"], pod_labels)
     # A PDB that allows no disruption blocks node drains forever.
     assert (
-        pdb["spec"].get("maxUnavailable", 0) >= 1
-        or pdb["spec"]["minAvailable"] < hpa["spec"]["minReplicas"]
+        pdb["spec"].get("maxUnavailable", 0) >= 1 or pdb["spec"]["minAvailable"] < hpa["spec"]["minReplicas"]
     )
 
 
@@ -997,9 +954,10 @@ def test_k8s_deployment_probes_resources_and_security(service: str) -> None:
 
     assert container["command"] == ["python", "-m", f"learnstream.{service}"]
     assert _image_name(container["image"]) == "learnstream"
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+    expected_paths = {"startupProbe": "/readyz", "readinessProbe": "/readyz", "livenessProbe": "/livez"}
+    for probe, path in expected_paths.items():
         get = container[probe]["httpGet"]
-        assert get["path"] == "/health", f"{service} {probe}"
+        assert get["path"] == path, f"{service} {probe}"
         assert get["port"] in ("http", port), f"{service} {probe}"
     resources = container["resources"]
     assert {"cpu", "memory"} <= resources["requests"].keys()
@@ -1057,16 +1015,11 @@ def test_k8s_environment_sources(service: str) -> None:
             assert ref["key"] in data, f"{service}: learnstream-config has no {ref['key']}"
         else:
             assert "value" in entry, f"{service}: {name} has no value"
-    assert (
-        env["LEARNSTREAM_DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"]
-        == f"learnstream-{service}-db"
-    )
+    assert env["LEARNSTREAM_DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == f"learnstream-{service}-db"
     assert env["LEARNSTREAM_SERVICE_NAME"]["value"] == service
     assert env["LEARNSTREAM_HTTP_PORT"]["value"] == str(SERVICES[service])
     assert env["OTEL_SERVICE_NAME"]["value"] == f"learnstream-{service}"
-    assert (
-        main_container(deployment(docs, service))["ports"][0]["containerPort"] == SERVICES[service]
-    )
+    assert main_container(deployment(docs, service))["ports"][0]["containerPort"] == SERVICES[service]
     assert k8s_env_value(docs, env["LEARNSTREAM_ENV"]) == "prod"
     assert k8s_env_value(docs, env["LEARNSTREAM_HTTP_HOST"]) == "0.0.0.0"
     assert k8s_env_value(docs, env["LEARNSTREAM_KAFKA_IDEMPOTENT_PRODUCER"]) == "true"

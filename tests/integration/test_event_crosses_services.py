@@ -53,7 +53,8 @@ async def test_an_event_arrives_at_another_service_exactly_once(infra: Infra, un
     @consumer.on(UserRegistered)
     async def add_learner(event: UserRegistered, ctx: HandlerContext) -> None:
         await ctx.session.execute(
-            text("INSERT INTO learners VALUES (:u, :n)"), {"u": event.user_id, "n": event.display_name}
+            text("INSERT INTO learners VALUES (:u, :n)"),
+            {"u": event.user_id, "n": event.display_name},
         )
         applied.append(event.event_id)
 
@@ -84,7 +85,9 @@ async def test_an_event_arrives_at_another_service_exactly_once(infra: Infra, un
                 if seen and duplicates_seen(consumer.name) >= 1:
                     break
                 await asyncio.sleep(0.2)
-            rows = (await conn.execute(text("SELECT name FROM learners WHERE user_id = :u"), {"u": user})).all()
+            rows = (
+                await conn.execute(text("SELECT name FROM learners WHERE user_id = :u"), {"u": user})
+            ).all()
         assert rows == [("Ada",)]
         assert applied.count(event.event_id) == 1
         assert duplicates_seen(consumer.name) == 1

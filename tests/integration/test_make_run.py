@@ -43,13 +43,20 @@ class Supervisor:
 
     def command(self) -> list[str]:
         return [
-            sys.executable, "-m", "learnstream.devstack",
-            "--data-dir", str(self.data_dir), "--port-offset", str(OFFSET),
+            sys.executable,
+            "-m",
+            "learnstream.devstack",
+            "--data-dir",
+            str(self.data_dir),
+            "--port-offset",
+            str(OFFSET),
         ]
 
     def start(self) -> None:
-        self.process = subprocess.Popen(  # noqa: ASYNC220 - started once, read from a file
-            self.command(), stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
+        self.process = subprocess.Popen(
+            self.command(),
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
             env={**os.environ, "COLUMNS": "200"},
         )
 
@@ -95,10 +102,21 @@ async def test_the_gateway_reports_every_service_broker_and_store_ok(stack: Supe
     )
     assert body["broker"] == "ok"
     assert set(body["stores"].values()) == {"ok"}
-    assert {"progress", "chat", "achievements", "analytics", "exports", "gateway", "redis", "clickhouse"} <= set(body["stores"])
+    assert {
+        "progress",
+        "chat",
+        "achievements",
+        "analytics",
+        "exports",
+        "gateway",
+        "redis",
+        "clickhouse",
+    } <= set(body["stores"])
 
 
-async def test_every_topic_and_dead_letter_topic_exists_with_12_partitions(stack: Supervisor) -> None:
+async def test_every_topic_and_dead_letter_topic_exists_with_12_partitions(
+    stack: Supervisor,
+) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
     await admin.start()
     try:
@@ -112,7 +130,11 @@ async def test_every_topic_and_dead_letter_topic_exists_with_12_partitions(stack
 @pytest.mark.skipif(shutil.which("kcat") is None, reason="kcat is not installed (CI installs it)")
 async def test_an_outside_team_lists_the_topics_with_kcat(stack: Supervisor) -> None:
     listing = subprocess.run(
-        [str(ROOT / "scripts" / "kcat"), "-L", "-b", KAFKA], capture_output=True, text=True, timeout=30, check=True
+        [str(ROOT / "scripts" / "kcat"), "-L", "-b", KAFKA],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
     ).stdout
     for topic in all_topics():
         assert f'topic "{topic}" with 12 partitions' in listing
@@ -128,7 +150,9 @@ PUBLISHES = {
 }
 
 
-async def test_each_service_documents_what_it_publishes_and_serves_metrics(stack: Supervisor) -> None:
+async def test_each_service_documents_what_it_publishes_and_serves_metrics(
+    stack: Supervisor,
+) -> None:
     async with httpx.AsyncClient() as client:
         for name, port in SERVICE_PORTS.items():
             asyncapi = await client.get(f"http://127.0.0.1:{port + OFFSET}/asyncapi.json")
@@ -148,7 +172,8 @@ async def test_a_second_stack_on_the_same_directory_is_refused(stack: Supervisor
 async def test_a_crashed_service_is_restarted(stack: Supervisor) -> None:
     assert stack.process is not None
     [progress] = [
-        child for child in psutil.Process(stack.process.pid).children()
+        child
+        for child in psutil.Process(stack.process.pid).children()
         if "learnstream.progress" in child.cmdline()
     ]
     progress.kill()
@@ -172,5 +197,5 @@ async def test_ctrl_c_stops_everything(stack: Supervisor) -> None:
     stack.process.send_signal(signal.SIGINT)
     assert stack.process.wait(timeout=60) == 0
     assert "Stopped." in stack.output()
-    gone, alive = psutil.wait_procs(children, timeout=10)
+    _, alive = psutil.wait_procs(children, timeout=10)
     assert alive == []

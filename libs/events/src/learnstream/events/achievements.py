@@ -50,9 +50,7 @@ class XpAwarded(AchievementsEvent):
         description="The event that earned it; one award per rule and event, so replays are safe."
     )
     course_id: UUID | None = Field(default=None, description="The course it was earned in, if any.")
-    total_xp: int = Field(
-        ge=0, description="The learner's total XP after this award.", examples=[1250]
-    )
+    total_xp: int = Field(ge=0, description="The learner's total XP after this award.", examples=[1250])
 
     @model_validator(mode="after")
     def _total_includes_amount(self) -> Self:
@@ -65,9 +63,7 @@ class LevelReached(AchievementsEvent):
     """A learner's XP took them to a new level."""
 
     level: int = Field(ge=1, description="The level reached.", examples=[3])
-    total_xp: int = Field(
-        ge=0, description="The learner's total XP when it was reached.", examples=[1250]
-    )
+    total_xp: int = Field(ge=0, description="The learner's total XP when it was reached.", examples=[1250])
 
 
 class StreakExtended(AchievementsEvent):
@@ -94,9 +90,7 @@ class StreakExtended(AchievementsEvent):
 class StreakBroken(AchievementsEvent):
     """A learner missed a local day, which ended their streak."""
 
-    previous_streak_days: int = Field(
-        ge=1, description="Length of the streak that ended.", examples=[7]
-    )
+    previous_streak_days: int = Field(ge=1, description="Length of the streak that ended.", examples=[7])
     local_date: date = Field(
         description="The first day in the learner's time zone without activity.",
         examples=["2026-11-23"],

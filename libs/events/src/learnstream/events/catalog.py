@@ -24,9 +24,7 @@ class LessonOutline(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     lesson_id: UUID = Field(description="The lesson.")
-    title: str = Field(
-        min_length=1, description="The lesson's title.", examples=["Your first loop"]
-    )
+    title: str = Field(min_length=1, description="The lesson's title.", examples=["Your first loop"])
     order: int = Field(ge=0, description="Position of the lesson within its section.", examples=[0])
     content_type: ContentType = Field(description="What the lesson is made of.", examples=["video"])
     duration_seconds: int = Field(
@@ -60,9 +58,7 @@ class QuizOutline(BaseModel):
     question_count: int = Field(
         ge=0, description="Number of questions; equals the length of question_ids.", examples=[10]
     )
-    passing_score: int = Field(
-        ge=0, le=100, description="Score in percent needed to pass.", examples=[70]
-    )
+    passing_score: int = Field(ge=0, le=100, description="Score in percent needed to pass.", examples=[70])
 
     @model_validator(mode="after")
     def _count_matches_questions(self) -> Self:
@@ -85,9 +81,7 @@ class CourseCreated(CatalogEvent):
 
     instructor_id: UUID = Field(description="The instructor who owns the course.")
     title: str = Field(min_length=1, description="The course title.", examples=["Python 101"])
-    category: str = Field(
-        min_length=1, description="The course category.", examples=["programming"]
-    )
+    category: str = Field(min_length=1, description="The course category.", examples=["programming"])
     difficulty: Difficulty = Field(description="The course's level.", examples=["beginner"])
 
 
@@ -96,9 +90,7 @@ class CoursePublished(CatalogEvent):
 
     instructor_id: UUID = Field(description="The instructor who owns the course.")
     title: str = Field(min_length=1, description="The course title.", examples=["Python 101"])
-    category: str = Field(
-        min_length=1, description="The course category.", examples=["programming"]
-    )
+    category: str = Field(min_length=1, description="The course category.", examples=["programming"])
     difficulty: Difficulty = Field(description="The course's level.", examples=["beginner"])
 
 
@@ -107,9 +99,7 @@ class CourseArchived(CatalogEvent):
 
     instructor_id: UUID = Field(description="The instructor who owns the course.")
     title: str = Field(min_length=1, description="The course title.", examples=["Python 101"])
-    category: str = Field(
-        min_length=1, description="The course category.", examples=["programming"]
-    )
+    category: str = Field(min_length=1, description="The course category.", examples=["programming"])
     difficulty: Difficulty = Field(description="The course's level.", examples=["beginner"])
 
 
@@ -117,9 +107,7 @@ class CourseStructureChanged(CatalogEvent):
     """A course's outline changed; the event holds all of it and consumers replace their copy."""
 
     sections: list[SectionOutline] = Field(description="The course's sections, in order.")
-    quizzes: list[QuizOutline] = Field(
-        default_factory=list, description="Every quiz of the course."
-    )
+    quizzes: list[QuizOutline] = Field(default_factory=list, description="Every quiz of the course.")
 
     @model_validator(mode="after")
     def _consistent_outline(self) -> Self:
@@ -137,9 +125,7 @@ class LessonContentChanged(CatalogEvent):
     """A lesson's text was written or edited; the chat assistant answers from it."""
 
     lesson_id: UUID = Field(description="The lesson whose content changed.")
-    title: str = Field(
-        min_length=1, description="The lesson's title.", examples=["Your first loop"]
-    )
+    title: str = Field(min_length=1, description="The lesson's title.", examples=["Your first loop"])
     text: str = Field(
         description="The lesson's full text (article body or video transcript), as Markdown.",
         examples=["A `for` loop repeats a block once for every item of a sequence..."],

@@ -30,9 +30,7 @@ class ChatSessionStarted(ChatEvent):
 
     session_id: UUID = Field(description="The new conversation.")
     course_id: UUID = Field(description="The course the conversation is about.")
-    lesson_id: UUID | None = Field(
-        default=None, description="The lesson it was started from, if any."
-    )
+    lesson_id: UUID | None = Field(default=None, description="The lesson it was started from, if any.")
 
 
 class ChatMessageSent(ChatEvent):

@@ -79,9 +79,7 @@ def _iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def encode(
-    event: DomainEvent, *, source: str, traceparent: str | None = None
-) -> KafkaRecord:
+def encode(event: DomainEvent, *, source: str, traceparent: str | None = None) -> KafkaRecord:
     """The Kafka record for ``event`` published by ``source`` (e.g. ``/services/progress``)."""
     headers = [
         ("ce_specversion", SPECVERSION.encode()),
@@ -98,7 +96,9 @@ def encode(
     return KafkaRecord(topic=event.topic(), key=event.key().encode(), value=value, headers=headers)
 
 
-def headers_to_dict(headers: Iterable[tuple[str, bytes | str]] | Mapping[str, Any]) -> dict[str, str]:
+def headers_to_dict(
+    headers: Iterable[tuple[str, bytes | str]] | Mapping[str, Any],
+) -> dict[str, str]:
     """Kafka headers (a list of pairs or a mapping) as a str → str dict."""
     pairs = headers.items() if isinstance(headers, Mapping) else headers
     out: dict[str, str] = {}
@@ -107,9 +107,7 @@ def headers_to_dict(headers: Iterable[tuple[str, bytes | str]] | Mapping[str, An
     return out
 
 
-def decode(
-    headers: Iterable[tuple[str, bytes | str]] | Mapping[str, Any], value: bytes | None
-) -> Envelope:
+def decode(headers: Iterable[tuple[str, bytes | str]] | Mapping[str, Any], value: bytes | None) -> Envelope:
     """The event carried by a Kafka message, or an :class:`EventDecodeError` saying why not."""
     attrs = headers_to_dict(headers)
     missing = [name for name in REQUIRED_HEADERS if not attrs.get(name)]

@@ -52,9 +52,8 @@ def _compare(old: Any, new: Any, path: str, problems: list[str]) -> None:
     if "enum" in old or "const" in old:
         old_values = set(map(_key, old.get("enum", [old.get("const")])))
         new_values = set(map(_key, new.get("enum", [new.get("const")] if "const" in new else [])))
-        if "enum" in new or "const" in new:
-            if lost := old_values - new_values:
-                problems.append(f"{path}: values no longer allowed: {sorted(lost)}")
+        if ("enum" in new or "const" in new) and (lost := old_values - new_values):
+            problems.append(f"{path}: values no longer allowed: {sorted(lost)}")
         return
     if "anyOf" in old or "anyOf" in new:
         old_variants = {_key(v) for v in old.get("anyOf", [old])}
@@ -74,13 +73,11 @@ def _compare(old: Any, new: Any, path: str, problems: list[str]) -> None:
     if "items" in old:
         _compare(old["items"], new.get("items"), f"{path}[]", problems)
     for bound in ("minimum", "exclusiveMinimum", "minLength", "minItems"):
-        if bound in new and new.get(bound) != old.get(bound):
-            if bound not in old or new[bound] > old[bound]:
-                problems.append(f"{path}: {bound} tightened to {new[bound]}")
+        if bound in new and (bound not in old or new[bound] > old[bound]):
+            problems.append(f"{path}: {bound} tightened to {new[bound]}")
     for bound in ("maximum", "exclusiveMaximum", "maxLength", "maxItems"):
-        if bound in new and new.get(bound) != old.get(bound):
-            if bound not in old or new[bound] < old[bound]:
-                problems.append(f"{path}: {bound} tightened to {new[bound]}")
+        if bound in new and (bound not in old or new[bound] < old[bound]):
+            problems.append(f"{path}: {bound} tightened to {new[bound]}")
 
 
 def breaking_changes(published: dict[str, Any], current: dict[str, Any]) -> list[str]:

@@ -48,5 +48,9 @@ class LearnerErasureRequested(IdentityEvent):
     request_id: UUID = Field(description="Id of the erasure request; confirmations refer to it.")
 
 
-EVENTS: tuple[type[DomainEvent], ...] = (UserRegistered, UserProfileChanged, LearnerErasureRequested)
+EVENTS: tuple[type[DomainEvent], ...] = (
+    UserRegistered,
+    UserProfileChanged,
+    LearnerErasureRequested,
+)
 """The events this context publishes, in catalog order."""

@@ -99,9 +99,7 @@ class VideoProgressed(ProgressEvent):
     course_id: UUID = Field(description="The course the lesson belongs to.")
     lesson_id: UUID = Field(description="The video lesson.")
     view_id: UUID = Field(description="The viewing session it was watched in.")
-    position_seconds: int = Field(
-        ge=0, description="Playback position when reported.", examples=[180]
-    )
+    position_seconds: int = Field(ge=0, description="Playback position when reported.", examples=[180])
     duration_seconds: int = Field(gt=0, description="Length of the video.", examples=[754])
     watched_ranges: list[WatchedRange] = Field(
         description="Stretches newly watched since the previous report; for drop-off analysis."

@@ -59,7 +59,6 @@ class KafkaPublisher:
         # send() queues in call order, so records of one partition keep their order
         futures = [
             await self._producer.send(
-
                 record.topic, value=record.value, key=record.key, headers=record.headers
             )
             for record in records
@@ -87,9 +86,7 @@ async def ensure_topics(
         if not missing:
             return []
         try:
-            await admin.create_topics(
-                [NewTopic(name, partitions, replication) for name in missing]
-            )
+            await admin.create_topics([NewTopic(name, partitions, replication) for name in missing])
         except TopicAlreadyExistsError:
             log.info("topics created concurrently by someone else")
         return missing

@@ -154,7 +154,8 @@ class EventConsumer:
             except Exception as exc:
                 if attempt >= self._max_attempts:
                     log.exception(
-                        "event failed %d times, dead-lettering", attempt,
+                        "event failed %d times, dead-lettering",
+                        attempt,
                         extra={"consumer": self.name, "ce_type": envelope.ce_type},
                     )
                     await self._dead_letter(delivery, exc, attempts=attempt)
@@ -162,7 +163,10 @@ class EventConsumer:
                 delay = min(self._backoff * 2 ** (attempt - 1), self._max_backoff)
                 log.warning(
                     "event failed (attempt %d/%d), retrying in %.2fs: %s",
-                    attempt, self._max_attempts, delay, exc,
+                    attempt,
+                    self._max_attempts,
+                    delay,
+                    exc,
                     extra={"consumer": self.name, "ce_type": envelope.ce_type},
                 )
                 await asyncio.sleep(delay)
@@ -171,7 +175,7 @@ class EventConsumer:
         async with self._sessions() as session, session.begin():
             recorded = await session.scalar(
                 text(
-                    "INSERT INTO inbox (consumer, event_id, event_type, topic, partition, \"offset\")"
+                    'INSERT INTO inbox (consumer, event_id, event_type, topic, partition, "offset")'
                     " VALUES (:consumer, :event_id, :event_type, :topic, :partition, :offset)"
                     " ON CONFLICT DO NOTHING RETURNING 1"
                 ),

@@ -15,7 +15,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +58,7 @@ def package_migrations(package: str) -> list[Migration]:
     folder = importlib.resources.files(package).joinpath("migrations")
     if not folder.is_dir():
         return []
-    files = sorted(
-        (entry for entry in folder.iterdir() if entry.name.endswith(".sql")), key=lambda e: e.name
-    )
+    files = sorted((entry for entry in folder.iterdir() if entry.name.endswith(".sql")), key=lambda e: e.name)
     return [Migration(package, entry.name, entry.read_text()) for entry in files]
 
 

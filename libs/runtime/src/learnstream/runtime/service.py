@@ -29,7 +29,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from learnstream.events import DomainEvent, events_of_topic, topic_name
 from learnstream.runtime.bus import KafkaPublisher
 from learnstream.runtime.consumer import EventConsumer
-from learnstream.runtime.db import Migration, create_engine, migrate, package_migrations, session_factory
+from learnstream.runtime.db import (
+    Migration,
+    create_engine,
+    migrate,
+    package_migrations,
+    session_factory,
+)
 from learnstream.runtime.eventstore import EventStore
 from learnstream.runtime.outbox import OutboxRelay
 from learnstream.runtime.problems import Problem, install_problem_handlers
@@ -215,6 +221,17 @@ def create_app(
         else:
             status, body = await default_health(runtime)
         return JSONResponse(body, status_code=status)
+
+    @app.get("/readyz", tags=["operations"], summary="Readiness: this service's own dependencies")
+    async def readiness() -> JSONResponse:
+        """Whether this process can serve: its own database, broker and stores (never other services)."""
+        status, body = await default_health(runtime)
+        return JSONResponse(body, status_code=status)
+
+    @app.get("/livez", tags=["operations"], summary="Liveness: the process answers")
+    async def liveness() -> dict[str, str]:
+        """Always ok while the event loop runs; orchestrators restart the process otherwise."""
+        return {"status": "ok"}
 
     instrument_http(app, configure_tracing(settings.service_name))
     return app

@@ -32,7 +32,8 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LEARNSTREAM_", extra="ignore")
 
     env: Literal["dev", "test", "prod"] = Field(
-        default="prod", description="dev enables demo conveniences (dev tokens); prod refuses dev secrets."
+        default="prod",
+        description="dev enables demo conveniences (dev tokens); prod refuses dev secrets.",
     )
     service_name: str = Field(description="Which service this process is, e.g. progress.")
     http_host: str = Field(default="127.0.0.1", description="Interface the HTTP server binds to.")

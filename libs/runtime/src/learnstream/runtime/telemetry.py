@@ -33,9 +33,7 @@ HTTP_LATENCY = Histogram(
 def configure_logging(service: str, *, level: str, fmt: str) -> None:
     """Route stdlib logging through structlog: JSON lines in production, readable in dev."""
     renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer()
-        if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
     )
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -65,9 +63,7 @@ def configure_logging(service: str, *, level: str, fmt: str) -> None:
 
 
 def _add_service(service: str) -> structlog.types.Processor:
-    def processor(
-        _logger: object, _name: str, event: structlog.types.EventDict
-    ) -> structlog.types.EventDict:
+    def processor(_logger: object, _name: str, event: structlog.types.EventDict) -> structlog.types.EventDict:
         event.setdefault("service", service)
         return event
 
@@ -107,7 +103,7 @@ def instrument_http(app: FastAPI, provider: TracerProvider) -> None:
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
     FastAPIInstrumentor.instrument_app(
-        app, tracer_provider=provider, excluded_urls="health,metrics"
+        app, tracer_provider=provider, excluded_urls="health,readyz,livez,metrics"
     )
 
     @app.middleware("http")

@@ -1,1 +1,3 @@
-"""The achievements service: XP, levels, streaks, achievements and leaderboards, awarded exactly once from events."""
+"""The achievements service: XP, levels, streaks, achievements and leaderboards, awarded
+exactly once from events.
+"""

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from learnstream.achievements import __doc__ as _PACKAGE_DOC
 from learnstream.achievements.config import Settings
 from learnstream.achievements.entrypoints import http, subscribers
 from learnstream.runtime.service import Runtime, create_app
+
+_DESCRIPTION = (_PACKAGE_DOC or "").strip()
 
 
 def build(settings: Settings | None = None) -> FastAPI:
@@ -19,6 +22,6 @@ def build(settings: Settings | None = None) -> FastAPI:
     return create_app(
         runtime,
         title="Learnstream achievements service",
-        description="XP, levels, streaks, achievements and leaderboards, awarded exactly once from events.",
+        description=_DESCRIPTION,
         routers=[http.router],
     )

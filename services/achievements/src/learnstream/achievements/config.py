@@ -12,3 +12,7 @@ class Settings(ServiceSettings):
 
     service_name: str = Field(default="achievements", description="This service's name.")
     http_port: int = Field(default=SERVICE_PORTS["achievements"], description="Port of the HTTP server.")
+    redis_url: str = Field(
+        default="redis://127.0.0.1:56379/0",
+        description="Redis holding the leaderboards (rebuilt from the ledger).",
+    )

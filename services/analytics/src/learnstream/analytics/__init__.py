@@ -1,1 +1,3 @@
-"""The analytics service: ClickHouse projections of every event; instructor, creator, admin and learner analytics."""
+"""The analytics service: ClickHouse projections of every event; instructor, creator, admin
+and learner analytics.
+"""

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from learnstream.analytics import __doc__ as _PACKAGE_DOC
 from learnstream.analytics.adapters.clickhouse import ClickHouse
 from learnstream.analytics.config import Settings
 from learnstream.analytics.entrypoints import http, subscribers
 from learnstream.runtime.service import Runtime, create_app
+
+_DESCRIPTION = (_PACKAGE_DOC or "").strip()
 
 
 def build(settings: Settings | None = None) -> FastAPI:
@@ -24,6 +27,6 @@ def build(settings: Settings | None = None) -> FastAPI:
     return create_app(
         runtime,
         title="Learnstream analytics service",
-        description="ClickHouse projections of every event; instructor, creator, admin and learner analytics.",
+        description=_DESCRIPTION,
         routers=[http.router],
     )

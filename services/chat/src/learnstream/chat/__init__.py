@@ -1,1 +1,3 @@
-"""The chat service: Persistent AI course-assistant conversations: history, titles, search and streamed replies."""
+"""The chat service: Persistent AI course-assistant conversations: history, titles, search
+and streamed replies.
+"""

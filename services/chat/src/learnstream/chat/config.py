@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 
 from learnstream.runtime.settings import SERVICE_PORTS, ServiceSettings
 
@@ -12,3 +12,14 @@ class Settings(ServiceSettings):
 
     service_name: str = Field(default="chat", description="This service's name.")
     http_port: int = Field(default=SERVICE_PORTS["chat"], description="Port of the HTTP server.")
+    openai_base_url: str | None = Field(
+        default=None,
+        description="OpenAI-compatible endpoint; unset (or empty) uses the offline course-notes responder.",
+    )
+    openai_api_key: SecretStr | None = Field(default=None, description="Key for that endpoint.")
+    openai_model: str = Field(default="gpt-4o-mini", description="Model the assistant asks.")
+
+    @field_validator("openai_base_url", "openai_api_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value

@@ -1,1 +1,3 @@
-"""The exports service: CSV, JSON, XLSX and PDF reports as background jobs with signed, expiring links."""
+"""The exports service: CSV, JSON, XLSX and PDF reports as background jobs with signed,
+expiring links.
+"""

@@ -1,1 +1,3 @@
-"""The gateway service: Identity and the public HTTP API: composes the contexts for web and mobile clients."""
+"""The gateway service: Identity and the public HTTP API: composes the contexts for web and
+mobile clients.
+"""

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from learnstream.gateway import __doc__ as _PACKAGE_DOC
 from learnstream.gateway.adapters import redis as redis_adapter
 from learnstream.gateway.adapters.services import ContextServices
 from learnstream.gateway.config import Settings
@@ -13,13 +14,13 @@ from learnstream.gateway.entrypoints import http, subscribers
 from learnstream.gateway.service_layer.health import platform_health
 from learnstream.runtime.service import Runtime, create_app
 
+_DESCRIPTION = (_PACKAGE_DOC or "").strip()
+
 
 def build(settings: Settings | None = None) -> FastAPI:
     """The gateway's ASGI app."""
     settings = settings or Settings()
-    runtime = Runtime.build(
-        settings, migration_packages=["learnstream.gateway"], publishes=["identity"]
-    )
+    runtime = Runtime.build(settings, migration_packages=["learnstream.gateway"], publishes=["identity"])
     services = ContextServices(
         settings.service_urls(),
         service_token=settings.service_token.get_secret_value(),
@@ -37,7 +38,7 @@ def build(settings: Settings | None = None) -> FastAPI:
     return create_app(
         runtime,
         title="Learnstream gateway",
-        description="Identity and the public HTTP API: composes the contexts for web and mobile clients.",
+        description=_DESCRIPTION,
         routers=[http.router],
         health=health,
     )

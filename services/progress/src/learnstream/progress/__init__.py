@@ -1,1 +1,3 @@
-"""The progress service: Course catalog, enrollments, lesson views and time, video watching, quizzes and the learner read models."""
+"""The progress service: Course catalog, enrollments, lesson views and time, video
+watching, quizzes and the learner read models.
+"""

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from learnstream.progress import __doc__ as _PACKAGE_DOC
 from learnstream.progress.config import Settings
 from learnstream.progress.entrypoints import http, subscribers
 from learnstream.runtime.service import Runtime, create_app
+
+_DESCRIPTION = (_PACKAGE_DOC or "").strip()
 
 
 def build(settings: Settings | None = None) -> FastAPI:
@@ -19,6 +22,6 @@ def build(settings: Settings | None = None) -> FastAPI:
     return create_app(
         runtime,
         title="Learnstream progress service",
-        description="Course catalog, enrollments, lesson views and time, video watching, quizzes and the learner read models.",
+        description=_DESCRIPTION,
         routers=[http.router],
     )

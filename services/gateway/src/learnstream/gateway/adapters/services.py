@@ -13,9 +13,7 @@ class ContextServices:
 
     def __init__(self, urls: dict[str, str], *, service_token: str, timeout: float) -> None:
         self.urls = urls
-        self._client = httpx.AsyncClient(
-            timeout=timeout, headers={"X-Service-Token": service_token}
-        )
+        self._client = httpx.AsyncClient(timeout=timeout, headers={"X-Service-Token": service_token})
 
     async def close(self) -> None:
         await self._client.aclose()
