@@ -1,4 +1,5 @@
-"""An event appended in one service's store reaches another service over Kafka, once.
+"""An event appended in one service's store reaches another service over Kafka, once,
+in the trace of the request that caused it.
 
 Given two services with their own databases on the real embedded broker: the
 producer appends to its event store, its outbox relay publishes (twice, as after a
@@ -14,6 +15,8 @@ import uuid
 
 import pytest
 from faststream.kafka import KafkaBroker
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from opentelemetry import trace
 from prometheus_client import REGISTRY
 from sqlalchemy import text
 
@@ -24,6 +27,7 @@ from learnstream.runtime.consumer import EventConsumer, HandlerContext
 from learnstream.runtime.db import create_engine, migrate, package_migrations, session_factory
 from learnstream.runtime.eventstore import EventStore
 from learnstream.runtime.outbox import OutboxRelay
+from learnstream.runtime.telemetry import configure_tracing
 
 pytestmark = pytest.mark.integration
 
@@ -46,9 +50,13 @@ async def test_an_event_arrives_at_another_service_exactly_once(infra: Infra, un
 
     publisher = KafkaPublisher(infra.kafka_bootstrap_servers, idempotent=False, client_id="test-producer")
     await publisher.start()
-    broker = KafkaBroker(infra.kafka_bootstrap_servers)
+    tracer_provider = configure_tracing("test")
+    broker = KafkaBroker(
+        infra.kafka_bootstrap_servers, middlewares=[KafkaTelemetryMiddleware(tracer_provider=tracer_provider)]
+    )
     consumer = EventConsumer(unique("test-consumer"), session_factory(consumer_db), publisher)
     applied: list[uuid.UUID] = []
+    consumer_trace_ids: list[int] = []
 
     @consumer.on(UserRegistered)
     async def add_learner(event: UserRegistered, ctx: HandlerContext) -> None:
@@ -57,6 +65,7 @@ async def test_an_event_arrives_at_another_service_exactly_once(infra: Infra, un
             {"u": event.user_id, "n": event.display_name},
         )
         applied.append(event.event_id)
+        consumer_trace_ids.append(trace.get_current_span().get_span_context().trace_id)
 
     consumer.attach(broker)
     await broker.start()
@@ -64,8 +73,9 @@ async def test_an_event_arrives_at_another_service_exactly_once(infra: Infra, un
         # given an event committed in the producer's store
         user = uuid.uuid4()
         event = UserRegistered(user_id=user, role="student", display_name="Ada", timezone="Europe/Berlin")
-        async with session_factory(producer_db)() as session, session.begin():
-            await EventStore().append(session, f"user-{user}", 0, [event])
+        with tracer_provider.get_tracer("test").start_as_current_span("register request") as request_span:
+            async with session_factory(producer_db)() as session, session.begin():
+                await EventStore().append(session, f"user-{user}", 0, [event])
 
         # when the relay publishes it, and publishes it again as after a crash
         relay = OutboxRelay(producer_db, publisher, source="/learnstream/test")
@@ -91,6 +101,8 @@ async def test_an_event_arrives_at_another_service_exactly_once(infra: Infra, un
         assert rows == [("Ada",)]
         assert applied.count(event.event_id) == 1
         assert duplicates_seen(consumer.name) == 1
+        # and the consumer's work belongs to the trace of the request that appended the event
+        assert consumer_trace_ids == [request_span.get_span_context().trace_id]
     finally:
         await broker.stop()
         await publisher.stop()
