@@ -50,7 +50,6 @@ class ServiceSettings(BaseSettings):
         default=False,
         description="Enable idempotent producing (real Kafka); the embedded Tansu broker refuses it.",
     )
-    kafka_topic_partitions: int = Field(default=12, ge=1, description="Partitions per topic.")
     service_token: SecretStr = Field(
         default=SecretStr(DEV_SERVICE_TOKEN),
         description="Credential services present to each other's internal APIs.",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 
 from learnstream.runtime.settings import SERVICE_PORTS, ServiceSettings
@@ -13,7 +15,7 @@ class Settings(ServiceSettings):
     service_name: str = Field(default="analytics", description="This service's name.")
     http_port: int = Field(default=SERVICE_PORTS["analytics"], description="Port of the HTTP server.")
     clickhouse_url: str = Field(
-        default="chdb:///.learnstream/clickhouse",
+        default_factory=lambda: f"chdb://{Path('.learnstream/clickhouse').absolute()}",
         description=(
             "ClickHouse DSN: chdb:///<dir> for the embedded engine (one process per directory),"
             " http(s)://user:password@host:8123/<database> for a server."
