@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -269,12 +270,11 @@ async def default_health(runtime: Runtime) -> tuple[int, dict[str, Any]]:
     return (200 if healthy else 503), body
 
 
-def require_service_token(runtime: Runtime) -> Any:
+def require_service_token(expected: str) -> Any:
     """A dependency guarding internal APIs: callers must present the service credential."""
-    expected = runtime.settings.service_token.get_secret_value()
 
     async def check(x_service_token: Annotated[str | None, Header()] = None) -> None:
-        if x_service_token != expected:
+        if x_service_token is None or not hmac.compare_digest(x_service_token, expected):
             raise Problem(
                 401,
                 "Service credential required",

@@ -1,0 +1,95 @@
+"""What every service's HTTP edge does the same way: problem+json errors and the
+service credential on internal APIs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import httpx
+import pytest
+from fastapi import APIRouter, FastAPI, Query
+from pydantic import BaseModel, Field
+
+from learnstream.runtime.problems import install_problem_handlers
+from learnstream.runtime.service import require_service_token
+
+
+class Lesson(BaseModel):
+    title: str = Field(min_length=1)
+
+
+class Section(BaseModel):
+    lessons: list[Lesson] = Field(min_length=1)
+
+
+class Outline(BaseModel):
+    sections: list[Section]
+
+
+def app() -> FastAPI:
+    application = FastAPI()
+    install_problem_handlers(application)
+    internal = APIRouter(dependencies=[require_service_token("s3cret")])
+
+    @internal.get("/internal/ping")
+    async def ping() -> dict[str, str]:
+        return {"pong": "yes"}
+
+    @application.post("/outline")
+    async def outline(body: Outline, limit: Annotated[int, Query(le=100)] = 20) -> dict[str, int]:
+        return {"sections": len(body.sections)}
+
+    @application.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    application.include_router(internal)
+    return application
+
+
+@pytest.fixture
+async def client() -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app(), raise_app_exceptions=False)
+    return httpx.AsyncClient(transport=transport, base_url="http://test")
+
+
+async def test_invalid_input_names_each_field_by_its_path(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/outline?limit=500", json={"sections": [{"lessons": [{"title": ""}]}, {"lessons": []}]}
+    )
+
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["title"] == "Invalid request"
+    assert {error["field"] for error in problem["errors"]} == {
+        "sections[0].lessons[0].title",
+        "sections[1].lessons",
+        "limit",
+    }
+    assert "sections[0].lessons[0].title" in problem["detail"]
+
+
+async def test_an_unexpected_error_is_a_500_problem_that_leaks_nothing(client: httpx.AsyncClient) -> None:
+    response = await client.get("/boom")
+
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "secret internals" not in response.text
+
+
+async def test_unknown_routes_answer_problem_json(client: httpx.AsyncClient) -> None:
+    response = await client.get("/nope")
+    assert response.status_code == 404
+    assert response.json()["title"] == "Not found"
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [({}, 401), ({"X-Service-Token": "guess"}, 401), ({"X-Service-Token": "s3cret"}, 200)],
+)
+async def test_internal_apis_need_the_service_credential(
+    client: httpx.AsyncClient, headers: dict[str, str], status: int
+) -> None:
+    response = await client.get("/internal/ping", headers=headers)
+    assert response.status_code == status
