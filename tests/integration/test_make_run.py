@@ -130,7 +130,11 @@ async def test_every_topic_and_dead_letter_topic_exists_with_12_partitions(
 @pytest.mark.skipif(shutil.which("kcat") is None, reason="kcat is not installed (CI installs it)")
 async def test_an_outside_team_lists_the_topics_with_kcat(stack: Supervisor) -> None:
     listing = subprocess.run(
-        [str(ROOT / "scripts" / "kcat"), "-L", "-b", KAFKA], capture_output=True, text=True, timeout=30, check=False
+        [str(ROOT / "scripts" / "kcat"), "-m", "15", "-L", "-b", KAFKA],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
     assert listing.returncode == 0, listing.stderr
     for topic in all_topics():
@@ -195,4 +199,30 @@ async def test_ctrl_c_stops_everything(stack: Supervisor) -> None:
     assert stack.process.wait(timeout=60) == 0
     assert "Stopped." in stack.output()
     _, alive = psutil.wait_procs(children, timeout=10)
+    assert alive == []
+
+
+async def test_a_stack_killed_outright_is_cleaned_up_by_the_next_make_run(stack: Supervisor) -> None:
+    """SIGKILL leaves the servers running (they are in sessions of their own); the next run stops them."""
+    crashed = Supervisor(stack.data_dir)
+    crashed.log = stack.data_dir.parent / "crashed.log"
+    crashed.start()
+    await crashed.wait_for("Learnstream is up", timeout=240)
+    assert crashed.process is not None
+    orphans = psutil.Process(crashed.process.pid).children(recursive=True)
+    crashed.process.kill()
+    crashed.process.wait(timeout=10)
+    assert any(child.is_running() for child in orphans)
+
+    again = Supervisor(stack.data_dir)
+    again.log = stack.data_dir.parent / "again.log"
+    again.start()
+    try:
+        await again.wait_for("Learnstream is up", timeout=240)
+        assert "processes a crashed earlier run left behind" in again.output()
+    finally:
+        assert again.process is not None
+        again.process.send_signal(signal.SIGINT)
+        assert again.process.wait(timeout=60) == 0
+    _, alive = psutil.wait_procs(orphans, timeout=10)
     assert alive == []

@@ -13,16 +13,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import json
 import os
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 import httpx
+import psutil
 from rich.console import Console
 
 from learnstream.devstack.servers import (
@@ -128,6 +130,7 @@ class ServiceProcess:
     process: asyncio.subprocess.Process | None = None
     restarts: int = 0
     stopping: bool = False
+    on_start: Callable[[], None] | None = None
     _pump: asyncio.Task[None] | None = field(default=None, repr=False)
 
     async def start(self) -> None:
@@ -158,6 +161,8 @@ class ServiceProcess:
             started = time.monotonic()
             await self.start()
             assert self.process is not None
+            if self.on_start is not None:
+                self.on_start()
             code = await self.process.wait()
             if self._pump is not None:
                 await self._pump
@@ -208,6 +213,37 @@ async def wait_until_healthy(services: list[ServiceProcess], timeout: float) -> 
         raise TimeoutError(f"not healthy after {timeout:.0f}s: {', '.join(pending)}")
 
 
+def _children_file(data_dir: Path) -> Path:
+    return data_dir / "children.json"
+
+
+def remember_children(data_dir: Path, pids: list[int]) -> None:
+    """Note our children's pids, so a stack killed with SIGKILL can be cleaned up next time."""
+    _children_file(data_dir).write_text(json.dumps(pids))
+
+
+def stop_orphans(data_dir: Path) -> int:
+    """Stop children a previous supervisor left running when it died; return how many.
+
+    Called with the stack lock held, so whatever these pids are, no live stack owns them.
+    Each is checked to still be one of our programs before it is stopped.
+    """
+    path = _children_file(data_dir)
+    if not path.exists():
+        return 0
+    stopped = []
+    for pid in json.loads(path.read_text()):
+        with contextlib.suppress(psutil.Error):
+            process = psutil.Process(pid)
+            command = " ".join(process.cmdline())
+            if any(name in command for name in ("learnstream.", "postgres", "tansu", "redis-server")):
+                process.terminate()
+                stopped.append(process)
+    psutil.wait_procs(stopped, timeout=10)
+    path.unlink()
+    return len(stopped)
+
+
 class Stack:
     """The embedded servers and the six services."""
 
@@ -253,6 +289,8 @@ class Stack:
 
     async def start(self) -> None:
         started = time.monotonic()
+        if orphans := stop_orphans(self.data_dir):
+            console.print(f"[yellow]Stopped {orphans} processes a crashed earlier run left behind.[/]")
         self.check_ports()
         console.print("[bold]Starting the embedded servers…[/]")
         await asyncio.gather(*(self._start_server(server) for server in self.servers))
@@ -273,9 +311,10 @@ class Stack:
                 redis=self.redis,
                 data_dir=self.data_dir,
             )
-            service = ServiceProcess(name, self.ports[name], env)
+            service = ServiceProcess(name, self.ports[name], env, on_start=self._remember_children)
             self.services.append(service)
             self._tasks.append(asyncio.create_task(service.supervise()))
+        self._remember_children()
         await wait_until_healthy(self.services, timeout=120.0)
         await self._wait_gateway_all_ok()
         console.print(
@@ -289,6 +328,10 @@ class Stack:
             f"  Logs         {self.data_dir / 'logs'}\n"
             "Press Ctrl-C to stop.\n"
         )
+
+    def _remember_children(self) -> None:
+        processes = [*(s.process for s in self.servers), *(s.process for s in self.services)]
+        remember_children(self.data_dir, [p.pid for p in processes if p is not None])
 
     async def _start_server(self, server: ChildServer) -> None:
         began = time.monotonic()
@@ -317,6 +360,8 @@ class Stack:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.gather(*(server.stop() for server in reversed(self.servers)))
+        with contextlib.suppress(FileNotFoundError):
+            _children_file(self.data_dir).unlink()
         console.print("[bold]Stopped.[/]")
 
     async def wait_for_crashed_server(self) -> str:
