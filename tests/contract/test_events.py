@@ -125,6 +125,17 @@ def changed(**edits: Any) -> dict[str, Any]:
             ),
             False,
         ),
+        (changed(properties__note={"anyOf": [{"type": "string", "format": "uuid"}, {"type": "null"}]}), True),
+        (changed(properties__note={"anyOf": [{"type": "string", "pattern": "^a"}, {"type": "null"}]}), True),
+        (changed(properties__note={"anyOf": [{"enum": ["a"], "type": "string"}, {"type": "null"}]}), True),
+        (
+            changed(
+                properties__kind={
+                    "anyOf": [{"enum": ["video", "article"], "type": "string"}, {"type": "null"}]
+                }
+            ),
+            False,
+        ),
     ],
     ids=[
         "removed",
@@ -135,6 +146,10 @@ def changed(**edits: Any) -> dict[str, Any]:
         "optional-added",
         "enum-widened",
         "docs-only",
+        "format-added",
+        "pattern-added",
+        "enum-added",
+        "made-nullable",
     ],
 )
 def test_the_compatibility_check_tells_breaking_from_compatible(

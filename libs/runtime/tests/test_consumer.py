@@ -11,8 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from learnstream.events import encode
 from learnstream.events.codec import headers_to_dict
 from learnstream.events.identity import UserRegistered
-from learnstream.runtime.consumer import Delivery, EventConsumer, HandlerContext, Outcome
-from learnstream.runtime.db import session_factory
+from learnstream.runtime.consumer import (
+    Delivery,
+    EventConsumer,
+    HandlerContext,
+    InfrastructureUnavailable,
+    Outcome,
+)
+from learnstream.runtime.db import create_engine, session_factory
 
 pytestmark = pytest.mark.integration
 
@@ -100,36 +106,35 @@ async def test_a_failing_handler_is_retried_then_dead_lettered_without_effect(
     assert await count_effects(effects, user) == 1
 
 
+HANDLED = b"learnstream.identity.UserRegistered.v1"
+
+
 @pytest.mark.parametrize(
     ("headers", "value", "reason"),
     [
-        ([("ce_type", b"learnstream.identity.UserRegistered.v1")], b"{}", "missing-header"),
+        ([("ce_type", HANDLED)], b"{}", "missing-header"),
         (
-            [
-                ("ce_id", b"x"),
-                ("ce_type", b"learnstream.nope.Nothing.v1"),
-                ("ce_source", b"/t"),
-                ("ce_specversion", b"1.0"),
-            ],
-            b"{}",
-            "unknown-type",
-        ),
-        (
-            [
-                ("ce_id", b"x"),
-                ("ce_type", b"learnstream.identity.UserRegistered.v1"),
-                ("ce_source", b"/t"),
-                ("ce_specversion", b"1.0"),
-            ],
+            [("ce_id", b"x"), ("ce_type", HANDLED), ("ce_source", b"/t"), ("ce_specversion", b"1.0")],
             b"not json",
             "invalid-data",
         ),
+        (
+            [("ce_id", b"x"), ("ce_type", HANDLED), ("ce_source", b"/t"), ("ce_specversion", b"1.0")],
+            b'{"user_id": "not a uuid"}',
+            "invalid-data",
+        ),
     ],
+    ids=["missing-header", "not-json", "bad-data"],
 )
 async def test_a_poison_message_goes_straight_to_the_dlq(
     effects: AsyncEngine, publisher, headers, value, reason
 ) -> None:  # type: ignore[no-untyped-def]
     consumer = EventConsumer("test", session_factory(effects), publisher)
+
+    @consumer.on(UserRegistered)
+    async def never(event: UserRegistered, ctx: HandlerContext) -> None:
+        raise AssertionError("a poison message reached the handler")
+
     delivery = Delivery(
         topic="learnstream.identity", partition=3, offset=7, key=b"k", headers=headers, value=value
     )
@@ -139,3 +144,41 @@ async def test_a_poison_message_goes_straight_to_the_dlq(
     assert dead.topic == "learnstream.identity.dlq"
     assert dead.value == value
     assert headers_to_dict(dead.headers)["dlq_reason"] == reason
+
+
+async def test_an_event_type_the_consumer_does_not_handle_is_skipped_unread(
+    effects: AsyncEngine, publisher
+) -> None:  # type: ignore[no-untyped-def]
+    """A producer may start publishing a new type before this consumer knows it."""
+    consumer = EventConsumer("test", session_factory(effects), publisher)
+    headers = [
+        ("ce_id", b"x"),
+        ("ce_type", b"learnstream.identity.SomethingNew.v1"),
+        ("ce_source", b"/t"),
+        ("ce_specversion", b"1.0"),
+    ]
+    delivery = Delivery(
+        topic="learnstream.identity", partition=0, offset=1, key=b"k", headers=headers, value=b"?"
+    )
+
+    assert await consumer.handle(delivery) is Outcome.IGNORED
+    assert publisher.records == []
+
+
+async def test_an_unreachable_store_means_redelivery_never_the_dlq(publisher) -> None:  # type: ignore[no-untyped-def]
+    dead_store = create_engine("postgresql+asyncpg://postgres@127.0.0.1:1/nowhere")
+    consumer = EventConsumer(
+        "test", session_factory(dead_store), publisher, max_attempts=1, backoff_seconds=0.01
+    )
+
+    @consumer.on(UserRegistered)
+    async def remember(event: UserRegistered, ctx: HandlerContext) -> None:
+        raise AssertionError("no session can be opened")
+
+    event = UserRegistered(user_id=uuid.uuid4(), role="student", display_name="Ada", timezone="UTC")
+    try:
+        with pytest.raises(InfrastructureUnavailable):
+            await consumer.handle(delivery_of(event))
+    finally:
+        await dead_store.dispose()
+    assert publisher.records == []

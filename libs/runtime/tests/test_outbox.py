@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -85,3 +86,46 @@ async def test_a_failed_publish_is_retried_not_lost(engine: AsyncEngine, publish
 
     assert await relay.publish_pending() == 1
     assert ids_published(publisher) == [event.event_id]
+
+
+async def test_two_relays_on_one_database_never_publish_the_same_event(
+    engine: AsyncEngine, publisher
+) -> None:  # type: ignore[no-untyped-def]
+    store = EventStore()
+    users = [uuid.uuid4() for _ in range(300)]
+    events = [UserRegistered(user_id=u, role="student", display_name="A", timezone="UTC") for u in users]
+    async with session_factory(engine)() as session, session.begin():
+        for user, event in zip(users, events, strict=True):
+            await store.append(session, f"user-{user}", 0, [event])
+    relays = [OutboxRelay(engine, publisher, source="/test", batch_size=20) for _ in range(2)]
+
+    await asyncio.gather(*(relay.publish_pending() for relay in relays))
+    while await relays[0].publish_pending():
+        pass
+
+    assert ids_published(publisher) == [e.event_id for e in events]
+
+
+async def test_after_the_broker_lost_its_log_the_store_is_republished(engine: AsyncEngine, publisher) -> None:  # type: ignore[no-untyped-def]
+    """The embedded broker keeps topics in memory; the event store is the history."""
+    store = EventStore()
+    user = uuid.uuid4()
+    event = UserRegistered(user_id=user, role="student", display_name="A", timezone="UTC")
+    async with session_factory(engine)() as session, session.begin():
+        await store.append(session, f"user-{user}", 0, [event])
+    relay = OutboxRelay(engine, publisher, source="/test")
+    await relay.publish_pending()
+    asked: list[list[str]] = []
+
+    async def kept_log(topics: list[str]) -> bool:
+        asked.append(topics)
+        return False
+
+    async def empty_log(topics: list[str]) -> bool:
+        return True
+
+    assert await relay.replay_if_broker_forgot(kept_log) == 0
+    assert asked == [["learnstream.identity"]]
+    assert await relay.replay_if_broker_forgot(empty_log) == 1
+    await relay.publish_pending()
+    assert ids_published(publisher) == [event.event_id, event.event_id]

@@ -79,7 +79,7 @@ class ChildServer:
     async def start(self, timeout: float = 30.0) -> None:
         if port_is_open(self.host, self.port):
             raise RuntimeError(f"{self.name}: {self.host}:{self.port} is already in use by another program")
-        self.prepare()
+        await asyncio.to_thread(self.prepare)  # initdb takes a few seconds the first time
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         try:

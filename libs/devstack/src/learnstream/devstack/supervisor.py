@@ -218,28 +218,35 @@ def _children_file(data_dir: Path) -> Path:
 
 
 def remember_children(data_dir: Path, pids: list[int]) -> None:
-    """Note our children's pids, so a stack killed with SIGKILL can be cleaned up next time."""
-    _children_file(data_dir).write_text(json.dumps(pids))
+    """Note our children (pid and start time), so a stack killed with SIGKILL can be cleaned up."""
+    children = []
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            children.append([pid, psutil.Process(pid).create_time()])
+    _children_file(data_dir).write_text(json.dumps(children))
 
 
 def stop_orphans(data_dir: Path) -> int:
     """Stop children a previous supervisor left running when it died; return how many.
 
-    Called with the stack lock held, so whatever these pids are, no live stack owns them.
-    Each is checked to still be one of our programs before it is stopped.
+    Called with the stack lock held, so no live stack owns them. A pid counts only if
+    the process there started when ours did, so a reused pid is never touched.
     """
     path = _children_file(data_dir)
     if not path.exists():
         return 0
     stopped = []
-    for pid in json.loads(path.read_text()):
+    for pid, started in json.loads(path.read_text()):
         with contextlib.suppress(psutil.Error):
             process = psutil.Process(pid)
-            command = " ".join(process.cmdline())
-            if any(name in command for name in ("learnstream.", "postgres", "tansu", "redis-server")):
+            if abs(process.create_time() - started) < 0.01:
                 process.terminate()
                 stopped.append(process)
-    psutil.wait_procs(stopped, timeout=10)
+    _, alive = psutil.wait_procs(stopped, timeout=10)
+    for process in alive:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    psutil.wait_procs(alive, timeout=5)
     path.unlink()
     return len(stopped)
 
@@ -289,7 +296,7 @@ class Stack:
 
     async def start(self) -> None:
         started = time.monotonic()
-        if orphans := stop_orphans(self.data_dir):
+        if orphans := await asyncio.to_thread(stop_orphans, self.data_dir):
             console.print(f"[yellow]Stopped {orphans} processes a crashed earlier run left behind.[/]")
         self.check_ports()
         console.print("[bold]Starting the embedded servers…[/]")
@@ -381,7 +388,7 @@ async def run(data_dir: Path, port_offset: int = 0) -> int:
     stack = Stack(data_dir, port_offset)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
     try:
         starting = asyncio.create_task(stack.start())

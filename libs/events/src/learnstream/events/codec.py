@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from learnstream.events.base import DomainEvent
-from learnstream.events.registry import UPCASTERS, model_for
+from learnstream.events.registry import resolve
 
 SPECVERSION = "1.0"
 CONTENT_TYPE = "application/json"
@@ -126,13 +126,10 @@ def decode(headers: Iterable[tuple[str, bytes | str]] | Mapping[str, Any], value
     if not isinstance(data, dict):
         raise InvalidEventError("value is not a JSON object", ce_type=ce_type)
 
-    current_type = ce_type
-    model = model_for(current_type)
-    if model is None and current_type in UPCASTERS:
-        current_type, data = UPCASTERS[current_type](data)
-        model = model_for(current_type)
-    if model is None:
+    resolved = resolve(ce_type, data)
+    if resolved is None:
         raise UnknownEventTypeError(f"unknown event type {ce_type!r}", ce_type=ce_type)
+    current_type, model, data = resolved
 
     data.setdefault("event_id", attrs["ce_id"])
     try:

@@ -41,26 +41,33 @@ def _key(schema: Any) -> str:
     return json.dumps(schema, sort_keys=True)
 
 
+def _variants(schema: dict[str, Any]) -> list[Any]:
+    return list(schema["anyOf"]) if "anyOf" in schema else [schema]
+
+
 def _compare(old: Any, new: Any, path: str, problems: list[str]) -> None:
     if not isinstance(old, dict) or not isinstance(new, dict):
         if old != new:
             problems.append(f"{path}: changed from {old!r} to {new!r}")
         return
+    if "anyOf" in old or "anyOf" in new:
+        # every shape the old schema accepted must still be accepted by some new shape
+        new_variants = _variants(new)
+        for variant in _variants(old):
+            if not any(not _breaks(variant, candidate, path) for candidate in new_variants):
+                problems.append(f"{path}: no longer accepts {_key(variant)}")
+        return
     if old.get("type") != new.get("type"):
         problems.append(f"{path}: type changed from {old.get('type')} to {new.get('type')}")
         return
-    if "enum" in old or "const" in old:
-        old_values = set(map(_key, old.get("enum", [old.get("const")])))
-        new_values = set(map(_key, new.get("enum", [new.get("const")] if "const" in new else [])))
-        if ("enum" in new or "const" in new) and (lost := old_values - new_values):
-            problems.append(f"{path}: values no longer allowed: {sorted(lost)}")
-        return
-    if "anyOf" in old or "anyOf" in new:
-        old_variants = {_key(v) for v in old.get("anyOf", [old])}
-        new_variants = {_key(v) for v in new.get("anyOf", [new])}
-        if lost := old_variants - new_variants:
-            problems.append(f"{path}: no longer accepts {sorted(lost)}")
-        return
+    old_values = _allowed_values(old)
+    new_values = _allowed_values(new)
+    if new_values is not None and (old_values is None or old_values - new_values):
+        lost = "values" if old_values is None else sorted(old_values - new_values)
+        problems.append(f"{path}: values no longer allowed: {lost}")
+    for keyword in ("format", "pattern"):
+        if keyword in new and new[keyword] != old.get(keyword):
+            problems.append(f"{path}: {keyword} tightened to {new[keyword]!r}")
     old_props, new_props = old.get("properties", {}), new.get("properties", {})
     for name, old_prop in old_props.items():
         if name not in new_props:
@@ -78,6 +85,20 @@ def _compare(old: Any, new: Any, path: str, problems: list[str]) -> None:
     for bound in ("maximum", "exclusiveMaximum", "maxLength", "maxItems"):
         if bound in new and (bound not in old or new[bound] < old[bound]):
             problems.append(f"{path}: {bound} tightened to {new[bound]}")
+
+
+def _allowed_values(schema: dict[str, Any]) -> set[str] | None:
+    if "enum" in schema:
+        return {_key(value) for value in schema["enum"]}
+    if "const" in schema:
+        return {_key(schema["const"])}
+    return None
+
+
+def _breaks(old: Any, new: Any, path: str) -> bool:
+    found: list[str] = []
+    _compare(old, new, path, found)
+    return bool(found)
 
 
 def breaking_changes(published: dict[str, Any], current: dict[str, Any]) -> list[str]:

@@ -33,6 +33,24 @@ def model_for(ce_type: str) -> type[DomainEvent] | None:
     return EVENT_TYPES.get(ce_type)
 
 
+def resolve(ce_type: str, data: dict[str, Any]) -> tuple[str, type[DomainEvent], dict[str, Any]] | None:
+    """The current type, model and data for an event of ``ce_type`` (upcast if it is old)."""
+    model = model_for(ce_type)
+    if model is None and ce_type in UPCASTERS:
+        ce_type, data = UPCASTERS[ce_type](data)
+        model = model_for(ce_type)
+    return None if model is None else (ce_type, model, data)
+
+
+def rehydrate(ce_type: str, data: dict[str, Any]) -> DomainEvent:
+    """A stored event as its current model; raises LookupError for a type nobody knows."""
+    resolved = resolve(ce_type, data)
+    if resolved is None:
+        raise LookupError(f"unknown event type {ce_type!r}")
+    _, model, current = resolved
+    return model.model_validate(current)
+
+
 def topics() -> list[str]:
     """Every topic some event is published to, in catalog order."""
     seen: dict[str, None] = {}

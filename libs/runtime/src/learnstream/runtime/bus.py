@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -64,6 +64,25 @@ class KafkaPublisher:
             for record in records
         ]
         await asyncio.gather(*futures)
+
+
+async def log_is_empty(bootstrap_servers: str, topics: list[str]) -> bool:
+    """True when every partition of ``topics`` ends at offset 0 (nothing was ever kept)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer.topics()  # fetches the cluster's metadata, so partitions are known
+        partitions = [
+            TopicPartition(topic, partition)
+            for topic in topics
+            for partition in sorted(consumer.partitions_for_topic(topic) or ())
+        ]
+        if not partitions:
+            return True
+        ends = await consumer.end_offsets(partitions)
+        return all(offset == 0 for offset in ends.values())
+    finally:
+        await consumer.stop()
 
 
 def all_topics(contexts: Iterable[str] = CONTEXTS) -> list[str]:

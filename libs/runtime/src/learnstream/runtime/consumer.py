@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -29,6 +28,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.fastapi import KafkaRouter
 from prometheus_client import Counter
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from learnstream.events import (
@@ -39,6 +39,8 @@ from learnstream.events import (
     decode,
     dlq_topic_name,
 )
+from learnstream.events.codec import headers_to_dict
+from learnstream.events.registry import UPCASTERS
 from learnstream.runtime.bus import RecordPublisher
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,25 @@ OUTCOMES = Counter(
     "Messages a consumer finished with, by outcome",
     ["consumer", "topic", "outcome"],
 )
+
+
+class InfrastructureUnavailable(Exception):
+    """The consumer's own store is unreachable; the message must be redelivered, not parked."""
+
+
+_TRANSIENT_SQLSTATES = {"40001", "40P01", "57P01", "57P03", "08000", "08003", "08006", "53300"}
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether ``error`` says the store is (briefly) unusable rather than the event bad."""
+    if isinstance(error, OperationalError | InterfaceError | ConnectionError | TimeoutError | OSError):
+        return True
+    if isinstance(error, DBAPIError):
+        if error.connection_invalidated:
+            return True
+        sqlstate = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+        return sqlstate in _TRANSIENT_SQLSTATES
+    return False
 
 
 class Outcome(enum.StrEnum):
@@ -81,6 +102,12 @@ class HandlerContext:
 
 
 Handler = Callable[[Any, HandlerContext], Awaitable[None]]
+
+
+def _describe(error: BaseException) -> str:
+    """What went wrong, without data: SQL errors carry no parameters (the engine hides
+    them) and the message is cut short, since DLQ headers outlive erasure requests."""
+    return f"{type(error).__name__}: {error}"[:500]
 
 
 async def _raw_value(message: KafkaMessage) -> bytes:
@@ -129,13 +156,17 @@ class EventConsumer:
 
         return register
 
-    def subscribe_all(self, topics: list[str]) -> None:
-        """Also subscribe to topics with no handler (e.g. a projection of everything)."""
-        for topic in topics:
-            self._topics[topic] = None
-
     async def handle(self, delivery: Delivery) -> Outcome:
-        """Apply one message exactly once in effect; return what happened to it."""
+        """Apply one message exactly once in effect; return what happened to it.
+
+        Raises :class:`InfrastructureUnavailable` when the database is out of reach, so
+        the message is redelivered later instead of being dead-lettered.
+        """
+        announced = headers_to_dict(delivery.headers).get("ce_type")
+        if announced is not None and announced not in self._handlers and announced not in UPCASTERS:
+            # not ours: skip without reading it, so a new event type a producer starts
+            # publishing before this consumer knows it is no poison message
+            return self._count(delivery, Outcome.IGNORED)
         try:
             envelope = decode(delivery.headers, delivery.value)
         except EventDecodeError as exc:
@@ -152,6 +183,12 @@ class EventConsumer:
                 applied = await self._apply_once(handler, envelope, delivery)
                 return self._count(delivery, Outcome.APPLIED if applied else Outcome.DUPLICATE)
             except Exception as exc:
+                delay = min(self._backoff * 2 ** (attempt - 1), self._max_backoff)
+                if is_transient(exc):
+                    # the event is fine, our store is not: never dead-letter for that
+                    log.warning("store unavailable, will redeliver in %.2fs: %s", delay, type(exc).__name__)
+                    await asyncio.sleep(delay)
+                    raise InfrastructureUnavailable(str(type(exc).__name__)) from exc
                 if attempt >= self._max_attempts:
                     log.exception(
                         "event failed %d times, dead-lettering",
@@ -160,13 +197,12 @@ class EventConsumer:
                     )
                     await self._dead_letter(delivery, exc, attempts=attempt)
                     return self._count(delivery, Outcome.DEAD_LETTERED)
-                delay = min(self._backoff * 2 ** (attempt - 1), self._max_backoff)
                 log.warning(
                     "event failed (attempt %d/%d), retrying in %.2fs: %s",
                     attempt,
                     self._max_attempts,
                     delay,
-                    exc,
+                    type(exc).__name__,
                     extra={"consumer": self.name, "ce_type": envelope.ce_type},
                 )
                 await asyncio.sleep(delay)
@@ -198,8 +234,7 @@ class EventConsumer:
         headers = [(k, v) for k, v in delivery.headers if not k.startswith("dlq_")]
         headers += [
             ("dlq_reason", reason.encode()),
-            ("dlq_error", f"{type(error).__name__}: {error}"[:2000].encode()),
-            ("dlq_stack", "".join(traceback.format_exception(error))[-4000:].encode()),
+            ("dlq_error", _describe(error).encode()),
             ("dlq_consumer", self.name.encode()),
             ("dlq_attempts", str(attempts).encode()),
             ("dlq_original_topic", delivery.topic.encode()),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import importlib.resources
 import logging
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import text
@@ -28,8 +29,14 @@ _MIGRATION_LOCK = 7_340_001  # advisory lock id for "migrations running"
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """An asyncpg engine with pre-ping so a restarted PostgreSQL is survived."""
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    """An asyncpg engine with pre-ping so a restarted PostgreSQL is survived.
+
+    Statement parameters are kept out of error messages: they hold learners' data, and
+    errors end up in logs and dead-letter headers that erasure cannot reach.
+    """
+    return create_async_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, hide_parameters=True
+    )
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -105,6 +112,8 @@ async def ensure_database(url: str) -> bool:
     database. Production databases are provisioned by the platform.
     """
     target = make_url(url)
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", target.database or ""):
+        raise ValueError(f"refusing to create database {target.database!r}: use [a-z][a-z0-9_]*")
     admin = create_async_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         async with admin.connect() as conn:

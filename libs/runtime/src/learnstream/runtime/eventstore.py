@@ -23,14 +23,16 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from learnstream.events import DomainEvent, model_for
+from learnstream.events import DomainEvent
+from learnstream.events.registry import rehydrate
 
 
 class ConcurrencyError(Exception):
     """The stream moved on since the writer read it; reload and decide again."""
 
-    def __init__(self, stream_id: str, expected_version: int, actual_version: int) -> None:
-        super().__init__(f"stream {stream_id!r} is at version {actual_version}, expected {expected_version}")
+    def __init__(self, stream_id: str, expected_version: int, actual_version: int | None) -> None:
+        actual = "a later version" if actual_version is None else f"version {actual_version}"
+        super().__init__(f"stream {stream_id!r} is at {actual}, expected {expected_version}")
         self.stream_id = stream_id
         self.expected_version = expected_version
         self.actual_version = actual_version
@@ -101,37 +103,45 @@ class EventStore:
         if actual != expected_version:
             raise ConcurrencyError(stream_id, expected_version, actual)
         meta = {**current_trace_metadata(), **(metadata or {})}
-        stored: list[StoredEvent] = []
-        for offset, event in enumerate(events, start=1):
-            version = expected_version + offset
-            try:
-                async with session.begin_nested():
-                    position = await session.scalar(
-                        text(
-                            "INSERT INTO event_store (event_id, stream_id, stream_version, event_type,"
-                            " schema_version, data, metadata, occurred_at)"
-                            " VALUES (:event_id, :stream_id, :version, :event_type, :schema_version,"
-                            " CAST(:data AS jsonb), CAST(:metadata AS jsonb), :occurred_at)"
-                            " RETURNING global_position"
-                        ),
-                        {
-                            "event_id": event.event_id,
-                            "stream_id": stream_id,
-                            "version": version,
-                            "event_type": event.ce_type(),
-                            "schema_version": event.version,
-                            "data": event.model_dump_json(),
-                            "metadata": _json(meta),
-                            "occurred_at": event.occurred_at,
-                        },
-                    )
-            except IntegrityError as exc:
-                if "event_store_stream_version_unique" in str(exc.orig):
-                    raise ConcurrencyError(
-                        stream_id, expected_version, await self.version(session, stream_id)
-                    ) from exc
-                raise
-            stored.append(StoredEvent(int(position), stream_id, version, event, meta))
+        rows = [
+            {
+                "event_id": str(event.event_id),
+                "stream_id": stream_id,
+                "version": expected_version + offset,
+                "event_type": event.ce_type(),
+                "schema_version": event.version,
+                "data": event.to_json_data(),
+                "metadata": meta,
+                "occurred_at": event.occurred_at.isoformat(),
+            }
+            for offset, event in enumerate(events, start=1)
+        ]
+        try:
+            # one statement, no savepoints: PostgreSQL's per-backend subtransaction cache
+            # overflows past 64 and then slows every snapshot on the server
+            result = await session.execute(
+                text(
+                    "INSERT INTO event_store (event_id, stream_id, stream_version, event_type,"
+                    " schema_version, data, metadata, occurred_at)"
+                    " SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r("
+                    " event_id uuid, stream_id text, version integer, event_type text,"
+                    " schema_version integer, data jsonb, metadata jsonb, occurred_at timestamptz)"
+                    " ORDER BY version"
+                    " RETURNING global_position, stream_version"
+                ),
+                {"rows": json.dumps(rows, separators=(",", ":"), default=str)},
+            )
+        except IntegrityError as exc:
+            if _violates(exc, "event_store_stream_version_unique"):
+                # a concurrent writer committed this version first; the transaction is
+                # aborted, so the caller reloads in a new one
+                raise ConcurrencyError(stream_id, expected_version, None) from exc
+            raise
+        positions = dict(sorted((version, position) for position, version in result))
+        stored = [
+            StoredEvent(int(positions[version]), stream_id, version, event, meta)
+            for version, event in enumerate(events, start=expected_version + 1)
+        ]
         for item in stored:
             for projector in self._projectors:
                 await projector(session, item)
@@ -154,7 +164,7 @@ class EventStore:
                 global_position=position,
                 stream_id=stream_id,
                 stream_version=version,
-                event=_rehydrate(event_type, data),
+                event=rehydrate(event_type, data),
                 metadata=metadata,
                 recorded_at=recorded_at,
             )
@@ -162,12 +172,6 @@ class EventStore:
         ]
 
 
-def _rehydrate(event_type: str, data: dict[str, Any]) -> DomainEvent:
-    model = model_for(event_type)
-    if model is None:
-        raise LookupError(f"event store holds an unknown event type {event_type!r}")
-    return model.model_validate(data)
-
-
-def _json(value: dict[str, Any]) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)
+def _violates(error: IntegrityError, constraint: str) -> bool:
+    cause = error.orig.__cause__ if error.orig is not None else None
+    return getattr(cause, "constraint_name", None) == constraint or constraint in str(error.orig)

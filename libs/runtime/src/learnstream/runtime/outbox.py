@@ -10,10 +10,12 @@ final, and everything before it in position order is visible too, so events go
 out in position order — which is stream order, since an append reads the previous
 version first.
 
-One relay per database publishes at a time (a PostgreSQL advisory lock), so
-replicas of a service can all run it; if the holder dies another takes over. A
-crash between the broker's ack and the ``published_at`` update republishes a
-batch: delivery is at least once and consumers dedupe by event id.
+One relay per database publishes at a time: each batch is selected, published and
+marked inside one transaction holding a transaction-level advisory lock, so
+replicas of a service can all run the relay and a dead one leaves nothing held.
+A crash between the broker's ack and the ``published_at`` update republishes a
+batch: delivery is at least once and consumers dedupe by event id. A long-running
+transaction anywhere on the PostgreSQL server holds the relay back until it ends.
 """
 
 from __future__ import annotations
@@ -21,15 +23,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from aiokafka.errors import KafkaError
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from prometheus_client import Counter, Gauge
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from learnstream.events import KafkaRecord, encode, model_for
+from learnstream.events.registry import rehydrate
 from learnstream.runtime.bus import RecordPublisher
 
 log = logging.getLogger(__name__)
@@ -71,55 +77,86 @@ class OutboxRelay:
         self._wakeup.set()
 
     async def publish_pending(self) -> int:
-        """Publish everything publishable now (one pass, no leader lock); return how many."""
+        """Publish everything publishable now; return how many (0 if another relay leads)."""
         total = 0
         async with self._engine.connect() as conn:
             while True:
-                batch = await self._next_batch(conn)
-                if not batch.records:
+                published = await self._publish_one_batch(conn)
+                if not published:
                     return total
-                await self._publisher.publish(batch.records)
-                await conn.execute(
-                    text("UPDATE event_store SET published_at = now() WHERE global_position = ANY(:p)"),
-                    {"p": batch.positions},
-                )
-                await conn.commit()
-                PUBLISHED.inc(len(batch.records))
-                total += len(batch.records)
+                total += published
 
-    async def run(self) -> None:
-        """Relay for ever: take the leader lock, then publish as events commit."""
+    async def _publish_one_batch(self, conn: AsyncConnection) -> int:
+        # Leadership is taken per batch, in the batch's own transaction: while this
+        # transaction publishes and marks a batch, no other relay of this database can,
+        # and nothing is left holding a lock if the connection breaks.
+        try:
+            leading = await conn.scalar(text("SELECT pg_try_advisory_xact_lock(:id)"), {"id": _RELAY_LOCK})
+            if not leading:
+                return 0
+            batch = await self._next_batch(conn)
+            if not batch.records:
+                return 0
+            await self._publisher.publish(batch.records)
+            await conn.execute(
+                text("UPDATE event_store SET published_at = now() WHERE global_position = ANY(:p)"),
+                {"p": batch.positions},
+            )
+        finally:
+            await conn.commit()
+        PUBLISHED.inc(len(batch.records))
+        return len(batch.records)
+
+    async def replay_if_broker_forgot(self, log_is_empty: Callable[[list[str]], Awaitable[bool]]) -> int:
+        """Republish the whole store when the broker has lost its log; return how many rows.
+
+        The embedded broker keeps topics in memory, so after it restarts the event
+        stores are the only copy of the history. When rows were published but every
+        partition of their topics is empty again, they are marked unpublished and go
+        out again in order; consumers dedupe what they had already applied. A real
+        Kafka log never returns to offset 0, so this does nothing in production.
+        """
+        async with self._engine.connect() as conn:
+            types = (
+                await conn.scalars(
+                    text("SELECT DISTINCT event_type FROM event_store WHERE published_at IS NOT NULL")
+                )
+            ).all()
+            await conn.commit()
+            topics = sorted({model.topic() for t in types if (model := model_for(t)) is not None})
+            if not topics or not await log_is_empty(topics):
+                return 0
+            result = await conn.execute(
+                text("UPDATE event_store SET published_at = NULL WHERE published_at IS NOT NULL")
+            )
+            await conn.commit()
+        log.warning("the broker lost its log; republishing %d events", result.rowcount)
+        return int(result.rowcount)
+
+    async def run(self, log_is_empty: Callable[[list[str]], Awaitable[bool]] | None = None) -> None:
+        """Relay for ever, publishing as events commit; survive broker and database outages."""
+        replay_checked = log_is_empty is None
         while True:
             try:
-                async with self._engine.connect() as lock_conn:
-                    if not await lock_conn.scalar(
-                        text("SELECT pg_try_advisory_lock(:id)"), {"id": _RELAY_LOCK}
-                    ):
-                        await lock_conn.rollback()
-                        await asyncio.sleep(1.0)
-                        continue
-                    await lock_conn.commit()
-                    try:
-                        await self._lead(lock_conn)
-                    finally:
-                        with contextlib.suppress(Exception):
-                            await lock_conn.execute(
-                                text("SELECT pg_advisory_unlock(:id)"), {"id": _RELAY_LOCK}
-                            )
+                if not replay_checked and log_is_empty is not None:
+                    await self.replay_if_broker_forgot(log_is_empty)
+                    replay_checked = True
+                await self.publish_pending()
+                async with self._engine.connect() as conn:
+                    pending = await conn.scalar(
+                        text("SELECT count(*) FROM event_store WHERE published_at IS NULL")
+                    )
+                PENDING.set(int(pending or 0))
             except asyncio.CancelledError:
                 raise
+            except (KafkaError, OSError, OperationalError) as exc:
+                log.warning("outbox relay cannot publish yet (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(1.0)
+                continue
             except Exception:
                 log.exception("outbox relay failed; retrying")
                 await asyncio.sleep(1.0)
-
-    async def _lead(self, lock_conn: AsyncConnection) -> None:
-        while True:
-            await self.publish_pending()
-            pending = await lock_conn.scalar(
-                text("SELECT count(*) FROM event_store WHERE published_at IS NULL")
-            )
-            await lock_conn.commit()
-            PENDING.set(int(pending or 0))
+                continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), timeout=self._poll_interval)
             self._wakeup.clear()
@@ -137,13 +174,9 @@ class OutboxRelay:
         positions: list[int] = []
         records: list[KafkaRecord] = []
         for position, event_type, data, metadata in rows:
-            model = model_for(event_type)
-            if model is None:
-                raise LookupError(f"event store row {position} has unknown type {event_type!r}")
-            event = model.model_validate(data)
+            event = rehydrate(event_type, data)
             records.append(encode(event, source=self._source, traceparent=_traceparent(metadata)))
             positions.append(position)
-        await conn.commit()
         return RelayBatch(positions, records)
 
 

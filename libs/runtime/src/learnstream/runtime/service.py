@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -28,7 +29,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from learnstream.events import DomainEvent, events_of_topic, topic_name
-from learnstream.runtime.bus import KafkaPublisher
+from learnstream.runtime.bus import KafkaPublisher, log_is_empty
 from learnstream.runtime.consumer import EventConsumer
 from learnstream.runtime.db import (
     Migration,
@@ -68,6 +69,7 @@ class Runtime:
     on_startup: list[Hook] = field(default_factory=list)
     on_shutdown: list[Hook] = field(default_factory=list)
     background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
     def build(
@@ -136,6 +138,12 @@ class Runtime:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
+    async def check_background(self) -> None:
+        """The relay and other background jobs are still running."""
+        stopped = [task.get_name() for task in self.tasks if task.done()]
+        if stopped:
+            raise RuntimeError(f"background jobs stopped: {', '.join(stopped)}")
+
     async def check_broker(self) -> None:
         if not await self.router.broker.ping(timeout=2.0):
             raise ConnectionError(f"Kafka at {self.settings.kafka_bootstrap_servers} is unreachable")
@@ -190,11 +198,15 @@ def create_app(
         await runtime.publisher.start()
         for hook in runtime.on_startup:
             await hook()
-        tasks = [asyncio.create_task(_run_forever("outbox-relay", runtime.relay.run))]
+        relay = functools.partial(
+            runtime.relay.run, functools.partial(log_is_empty, settings.kafka_bootstrap_servers)
+        )
+        tasks = [asyncio.create_task(_run_forever("outbox-relay", relay), name="outbox-relay")]
         tasks += [
-            asyncio.create_task(_run_forever(getattr(job, "__name__", "job"), job))
+            asyncio.create_task(_run_forever(getattr(job, "__name__", "job"), job), name=job.__name__)
             for job in runtime.background
         ]
+        runtime.tasks = tasks
         log.info("service started", extra={"port": settings.http_port})
         try:
             yield
@@ -203,7 +215,10 @@ def create_app(
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             for hook in runtime.on_shutdown:
-                await hook()
+                try:
+                    await hook()
+                except Exception:
+                    log.exception("shutdown hook %s failed", getattr(hook, "__qualname__", hook))
             await runtime.publisher.stop()
             await runtime.engine.dispose()
 
@@ -258,6 +273,7 @@ async def default_health(runtime: Runtime) -> tuple[int, dict[str, Any]]:
     checks = {
         "database": runtime.check_database,
         "broker": runtime.check_broker,
+        "background": runtime.check_background,
         **runtime.checks,
     }
     results = await run_checks(checks)

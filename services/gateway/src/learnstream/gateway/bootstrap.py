@@ -32,7 +32,12 @@ def build(settings: Settings | None = None) -> FastAPI:
     subscribers.register(runtime.consumer)
 
     async def health(rt: Runtime) -> tuple[int, dict[str, Any]]:
-        own = {"database": rt.check_database, "broker": rt.check_broker, **rt.checks}
+        own = {
+            "database": rt.check_database,
+            "broker": rt.check_broker,
+            "background": rt.check_background,
+            **rt.checks,
+        }
         return await platform_health(services, own)
 
     return create_app(

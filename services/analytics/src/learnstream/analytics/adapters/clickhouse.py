@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,6 +25,9 @@ class ClickHouse:
     """A ClickHouse client usable from async code."""
 
     def __init__(self, url: str, database: str, cluster: str = "") -> None:
+        for what, name in (("database", database), ("cluster", cluster)):
+            if name and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                raise ValueError(f"ClickHouse {what} name {name!r} must match [A-Za-z_][A-Za-z0-9_]*")
         self._url = url
         self.database = database
         self.cluster = cluster

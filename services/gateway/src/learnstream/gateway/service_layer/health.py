@@ -7,6 +7,7 @@ reason in its slot instead of failing the whole answer.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from learnstream.gateway.adapters.services import ContextServices
@@ -18,8 +19,7 @@ SERVICES = ("progress", "chat", "achievements", "analytics", "exports", "gateway
 async def platform_health(
     services: ContextServices, own_checks: dict[str, HealthCheck]
 ) -> tuple[int, dict[str, Any]]:
-    upstream = await services.health_of_all()
-    own = await run_checks(own_checks)
+    upstream, own = await asyncio.gather(services.health_of_all(), run_checks(own_checks))
 
     gateway_failures = {k: v for k, v in own.items() if v != "ok"}
     service_status = {name: reason for name, (reason, _) in upstream.items()}
