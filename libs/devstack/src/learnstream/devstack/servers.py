@@ -95,7 +95,10 @@ class ChildServer:
             log.close()
         try:
             await wait_for_port(self.host, self.port, timeout=timeout, process=self.process, what=self.name)
-        except BaseException:
+        except asyncio.CancelledError:
+            await self.stop()
+            raise
+        except Exception:
             await self.stop()
             raise RuntimeError(f"{self.name} failed to start; its log:\n{self.tail_log()}") from None
 
