@@ -34,6 +34,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from learnstream.runtime.bus import all_topics
+from learnstream.runtime.settings import SERVICE_PORTS
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 COMPOSE_DIR = ROOT / "deploy" / "compose"
@@ -47,16 +50,8 @@ DOCKERIGNORE = ROOT / ".dockerignore"
 # The contract: services, ports, topics, variables (issue 2, ARCHITECTURE.md).
 # ---------------------------------------------------------------------------
 
-SERVICES: dict[str, int] = {
-    "gateway": 8000,
-    "progress": 8001,
-    "chat": 8002,
-    "achievements": 8003,
-    "analytics": 8004,
-    "exports": 8005,
-}
-CONTEXTS = ("identity", "catalog", "progress", "chat", "achievements", "exports")
-TOPICS = {f"learnstream.{c}" for c in CONTEXTS} | {f"learnstream.{c}.dlq" for c in CONTEXTS}
+SERVICES: dict[str, int] = SERVICE_PORTS  # the ports the services listen on by default
+TOPICS = set(all_topics())
 PARTITIONS = 12
 
 COMMON_ENV = {
