@@ -161,6 +161,8 @@ class ServiceProcess:
             started = time.monotonic()
             await self.start()
             assert self.process is not None
+            if self.stopping:  # stop() ran while this process was being spawned
+                self.process.terminate()
             if self.on_start is not None:
                 self.on_start()
             code = await self.process.wait()
