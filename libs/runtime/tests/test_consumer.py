@@ -146,14 +146,13 @@ async def test_a_poison_message_goes_straight_to_the_dlq(
     assert headers_to_dict(dead.headers)["dlq_reason"] == reason
 
 
-async def test_an_event_type_the_consumer_does_not_handle_is_skipped_unread(
+async def test_a_catalogued_event_the_consumer_does_not_handle_is_skipped_unread(
     effects: AsyncEngine, publisher
 ) -> None:  # type: ignore[no-untyped-def]
-    """A producer may start publishing a new type before this consumer knows it."""
     consumer = EventConsumer("test", session_factory(effects), publisher)
     headers = [
         ("ce_id", b"x"),
-        ("ce_type", b"learnstream.identity.SomethingNew.v1"),
+        ("ce_type", b"learnstream.identity.UserProfileChanged.v1"),
         ("ce_source", b"/t"),
         ("ce_specversion", b"1.0"),
     ]
@@ -163,6 +162,25 @@ async def test_an_event_type_the_consumer_does_not_handle_is_skipped_unread(
 
     assert await consumer.handle(delivery) is Outcome.IGNORED
     assert publisher.records == []
+
+
+async def test_an_event_type_nobody_catalogued_is_dead_lettered_for_a_later_redrive(
+    effects: AsyncEngine, publisher
+) -> None:  # type: ignore[no-untyped-def]
+    consumer = EventConsumer("test", session_factory(effects), publisher)
+    headers = [
+        ("ce_id", b"x"),
+        ("ce_type", b"learnstream.identity.SomethingNew.v1"),
+        ("ce_source", b"/t"),
+        ("ce_specversion", b"1.0"),
+    ]
+    delivery = Delivery(
+        topic="learnstream.identity", partition=0, offset=1, key=b"k", headers=headers, value=b"{}"
+    )
+
+    assert await consumer.handle(delivery) is Outcome.DEAD_LETTERED
+    [dead] = publisher.records
+    assert headers_to_dict(dead.headers)["dlq_reason"] == "unknown-type"
 
 
 async def test_an_unreachable_store_means_redelivery_never_the_dlq(publisher) -> None:  # type: ignore[no-untyped-def]

@@ -40,7 +40,7 @@ from learnstream.events import (
     dlq_topic_name,
 )
 from learnstream.events.codec import headers_to_dict
-from learnstream.events.registry import UPCASTERS
+from learnstream.events.registry import EVENT_TYPES
 from learnstream.runtime.bus import RecordPublisher
 
 log = logging.getLogger(__name__)
@@ -163,9 +163,10 @@ class EventConsumer:
         the message is redelivered later instead of being dead-lettered.
         """
         announced = headers_to_dict(delivery.headers).get("ce_type")
-        if announced is not None and announced not in self._handlers and announced not in UPCASTERS:
-            # not ours: skip without reading it, so a new event type a producer starts
-            # publishing before this consumer knows it is no poison message
+        if announced in EVENT_TYPES and announced not in self._handlers:
+            # a catalogued event this consumer does not react to: skip it unread. A type
+            # the catalog does not know is decoded below and dead-lettered, to be
+            # redriven once this consumer is upgraded.
             return self._count(delivery, Outcome.IGNORED)
         try:
             envelope = decode(delivery.headers, delivery.value)
