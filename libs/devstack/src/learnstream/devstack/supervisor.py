@@ -326,11 +326,12 @@ class Stack:
         self._remember_children()
         await wait_until_healthy(self.services, timeout=120.0)
         await self._wait_gateway_all_ok()
+        kafka = self.broker.bootstrap_servers
         console.print(
             f"\n[bold green]Learnstream is up[/] in {time.monotonic() - started:.1f}s.\n"
             f"  Gateway      http://{HOST}:{self.ports['gateway']}  (docs: /docs, health: /health)\n"
             f"  Services     " + ", ".join(f"{n} :{self.ports[n]}" for n in SERVICES if n != "gateway") + "\n"
-            f"  Kafka        {self.broker.bootstrap_servers}   (kcat -L -b {self.broker.bootstrap_servers})\n"
+            f"  Kafka        {kafka}   (scripts/kcat -L -b {kafka})\n"
             f"  PostgreSQL   postgresql://postgres@{HOST}:{self.postgres.port}/learnstream_<service>\n"
             f"  Redis        {self.redis.url}\n"
             f"  ClickHouse   chDB in the analytics process, data in {self.data_dir / 'clickhouse'}\n"
