@@ -22,6 +22,15 @@ def ids_published(publisher) -> list[uuid.UUID]:  # type: ignore[no-untyped-def]
     return [decode(r.headers, r.value).event.event_id for r in publisher.records]
 
 
+async def register_one_learner(engine: AsyncEngine) -> UserRegistered:
+    """Given one committed UserRegistered in the store."""
+    user = uuid.uuid4()
+    event = UserRegistered(user_id=user, role="student", display_name="A", timezone="UTC")
+    async with session_factory(engine)() as session, session.begin():
+        await EventStore().append(session, f"user-{user}", 0, [event])
+    return event
+
+
 async def test_events_are_published_once_in_stream_order(engine: AsyncEngine, publisher) -> None:  # type: ignore[no-untyped-def]
     store = EventStore()
     user = uuid.uuid4()
@@ -72,11 +81,7 @@ async def test_a_transaction_that_commits_late_is_not_skipped(engine: AsyncEngin
 
 
 async def test_a_failed_publish_is_retried_not_lost(engine: AsyncEngine, publisher) -> None:  # type: ignore[no-untyped-def]
-    store = EventStore()
-    user = uuid.uuid4()
-    event = UserRegistered(user_id=user, role="student", display_name="A", timezone="UTC")
-    async with session_factory(engine)() as session, session.begin():
-        await store.append(session, f"user-{user}", 0, [event])
+    event = await register_one_learner(engine)
     relay = OutboxRelay(engine, publisher, source="/test")
 
     publisher.fail_with = ConnectionError("broker down")
@@ -108,11 +113,7 @@ async def test_two_relays_on_one_database_never_publish_the_same_event(
 
 async def test_after_the_broker_lost_its_log_the_store_is_republished(engine: AsyncEngine, publisher) -> None:  # type: ignore[no-untyped-def]
     """The embedded broker keeps topics in memory; the event store is the history."""
-    store = EventStore()
-    user = uuid.uuid4()
-    event = UserRegistered(user_id=user, role="student", display_name="A", timezone="UTC")
-    async with session_factory(engine)() as session, session.begin():
-        await store.append(session, f"user-{user}", 0, [event])
+    event = await register_one_learner(engine)
     relay = OutboxRelay(engine, publisher, source="/test")
     await relay.publish_pending()
     asked: list[list[str]] = []

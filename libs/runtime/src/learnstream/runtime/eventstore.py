@@ -53,9 +53,6 @@ class StoredEvent:
 Projector = Callable[[AsyncSession, StoredEvent], Awaitable[None]]
 """Updates a read model from one event, inside the appending transaction."""
 
-ANY_VERSION = -1
-"""Expected version that skips the check (for streams with one writer, e.g. a log)."""
-
 
 def current_trace_metadata() -> dict[str, str]:
     """The W3C trace context of the current span, stored so the relay can continue it."""
@@ -98,8 +95,6 @@ class EventStore:
         if not events:
             return []
         actual = await self.version(session, stream_id)
-        if expected_version == ANY_VERSION:
-            expected_version = actual
         if actual != expected_version:
             raise ConcurrencyError(stream_id, expected_version, actual)
         meta = {**current_trace_metadata(), **(metadata or {})}

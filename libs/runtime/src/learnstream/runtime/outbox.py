@@ -21,7 +21,6 @@ transaction anywhere on the PostgreSQL server holds the relay back until it ends
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -70,11 +69,6 @@ class OutboxRelay:
         self._source = source
         self._batch_size = batch_size
         self._poll_interval = poll_interval
-        self._wakeup = asyncio.Event()
-
-    def notify(self) -> None:
-        """Hint that something was appended, so the relay looks now instead of at the next poll."""
-        self._wakeup.set()
 
     async def publish_pending(self) -> int:
         """Publish everything publishable now; return how many (0 if another relay leads)."""
@@ -157,9 +151,7 @@ class OutboxRelay:
                 log.exception("outbox relay failed; retrying")
                 await asyncio.sleep(1.0)
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout=self._poll_interval)
-            self._wakeup.clear()
+            await asyncio.sleep(self._poll_interval)
 
     async def _next_batch(self, conn: AsyncConnection) -> RelayBatch:
         rows = await conn.execute(

@@ -28,7 +28,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from learnstream.events import DomainEvent, events_of_topic, topic_name
+from learnstream.events import events_of_topic, topic_name
 from learnstream.runtime.bus import KafkaPublisher, log_is_empty
 from learnstream.runtime.consumer import EventConsumer
 from learnstream.runtime.db import (
@@ -313,7 +313,6 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
 
 
 __all__ = [
-    "DomainEvent",
     "Runtime",
     "create_app",
     "default_health",
