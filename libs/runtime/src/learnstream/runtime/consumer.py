@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka.fastapi import KafkaMessage as FastAPIKafkaMessage
 from faststream.kafka.fastapi import KafkaRouter
 from prometheus_client import Counter
 from sqlalchemy import text
@@ -263,7 +264,7 @@ class EventConsumer:
             return
         handled = ", ".join(sorted(self._handlers)) or "every event (projection)"
 
-        @router.subscriber(
+        subscriber = router.subscriber(
             *self.topics,
             group_id=self.name,
             auto_offset_reset="earliest",
@@ -272,7 +273,8 @@ class EventConsumer:
             description=f"Consumer group `{self.name}`: CloudEvents binary mode; handles {handled}.",
             decoder=_raw_value,
         )
-        async def consume(body: bytes, message: KafkaMessage) -> None:
+
+        async def deliver(message: KafkaMessage | FastAPIKafkaMessage) -> None:
             raw = message.raw_message
             assert not isinstance(raw, tuple)
             await self.handle(
@@ -285,3 +287,17 @@ class EventConsumer:
                     value=raw.value,
                 )
             )
+
+        # the message is injected by annotation, and FastStream's FastAPI integration wants
+        # its own (FastAPI-flavoured) annotation where a plain broker wants the core one
+        if isinstance(router, KafkaRouter):
+
+            @subscriber
+            async def consume_in_app(body: bytes, message: FastAPIKafkaMessage) -> None:
+                await deliver(message)
+
+        else:
+
+            @subscriber
+            async def consume(body: bytes, message: KafkaMessage) -> None:
+                await deliver(message)

@@ -12,3 +12,11 @@ class Settings(ServiceSettings):
 
     service_name: str = Field(default="progress", description="This service's name.")
     http_port: int = Field(default=SERVICE_PORTS["progress"], description="Port of the HTTP server.")
+    max_view_seconds: int = Field(
+        default=12 * 3600,
+        ge=60,
+        description="Longest a single lesson view may last; reports claiming more are rejected.",
+    )
+    offline_max_age_days: int = Field(
+        default=30, ge=1, description="Oldest an offline client's report (occurredAt) may be."
+    )
