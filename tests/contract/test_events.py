@@ -165,10 +165,10 @@ SERVICES = ("progress", "chat", "achievements", "analytics", "exports", "gateway
 def test_every_event_a_service_consumes_is_one_a_producer_emits(service: str) -> None:
     import importlib
 
-    from learnstream.runtime.consumer import EventConsumer
-
-    consumer = EventConsumer(service, sessions=None, dead_letters=None)  # type: ignore[arg-type]
-    importlib.import_module(f"learnstream.{service}.entrypoints.subscribers").register(consumer)
+    # the service as its bootstrap wires it; building connects to nothing
+    settings = importlib.import_module(f"learnstream.{service}.config").Settings(env="test")
+    app = importlib.import_module(f"learnstream.{service}.bootstrap").build(settings)
+    consumer = app.state.runtime.consumer
     for ce_type in consumer.handled_types:
         assert ce_type in EVENT_TYPES, f"{service} handles {ce_type}, which nobody emits"
         record = encode(EXAMPLES[ce_type], source="/learnstream/contract")

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from learnstream.devstack.testing import Infra
+from learnstream.devstack.testing import Infra, running
 from learnstream.progress.bootstrap import build
 from learnstream.progress.config import Settings
 from learnstream.runtime.settings import DEV_SERVICE_TOKEN
@@ -32,7 +32,7 @@ class ProgressApi:
         return await self.http.request(method, path, headers=headers, **kwargs)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 async def progress(infra: Infra) -> AsyncIterator[ProgressApi]:
     settings = Settings(
         env="test",
@@ -41,7 +41,7 @@ async def progress(infra: Infra) -> AsyncIterator[ProgressApi]:
         outbox_poll_interval_seconds=0.05,
     )
     app = build(settings)
-    async with app.router.lifespan_context(app):
+    async with running(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://progress") as http:
             yield ProgressApi(http, app, settings)

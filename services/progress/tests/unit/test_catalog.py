@@ -12,6 +12,7 @@ from learnstream.events import DomainEvent
 from learnstream.events.catalog import (
     CourseArchived,
     CourseCreated,
+    CourseDetailsChanged,
     CoursePublished,
     CourseStructureChanged,
     LessonContentChanged,
@@ -461,6 +462,20 @@ def test_editing_details_off_the_outline_announces_nothing(draft_course: Course)
 
     assert updated.description == "A new description."
     assert events == []
+
+
+def test_renaming_a_course_announces_its_new_details(draft_course: Course) -> None:
+    draft = dataclasses.replace(draft_of(draft_course), title="Pandas in practice", difficulty="intermediate")
+
+    updated, events = replace(draft_course, draft)
+
+    [event] = events
+    assert isinstance(event, CourseDetailsChanged)
+    assert (event.title, event.difficulty, event.category) == (
+        "Pandas in practice",
+        "intermediate",
+        updated.category,
+    )
 
 
 def test_editing_a_lessons_text_announces_only_that_lesson(draft_course: Course) -> None:

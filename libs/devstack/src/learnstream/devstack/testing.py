@@ -12,6 +12,7 @@ wiping shared tables, so they can run in parallel.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -125,6 +126,35 @@ async def infra() -> AsyncIterator[Infra]:
             with contextlib.suppress(Exception):
                 await stop()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.asynccontextmanager
+async def running(app: Any) -> AsyncIterator[None]:
+    """Run an ASGI app's lifespan (migrations, relay, consumers) around the block.
+
+    The lifespan is entered and left in one task of its own, as a server does: a
+    fixture's setup and teardown may run in different tasks, and FastStream's broker
+    does not shut down cleanly from a task other than the one that started it.
+    """
+    started = asyncio.Event()
+    stop = asyncio.Event()
+
+    async def serve() -> None:
+        async with app.router.lifespan_context(app):
+            started.set()
+            await stop.wait()
+
+    task = asyncio.create_task(serve(), name="app-lifespan")
+    waiter = asyncio.create_task(started.wait())
+    await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        waiter.cancel()
+        task.result()  # startup failed: raise its error
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
 
 
 @pytest.fixture

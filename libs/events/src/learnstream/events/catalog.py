@@ -103,6 +103,15 @@ class CourseArchived(CatalogEvent):
     difficulty: Difficulty = Field(description="The course's level.", examples=["beginner"])
 
 
+class CourseDetailsChanged(CatalogEvent):
+    """An instructor changed a course's title, category or level; consumers relabel it."""
+
+    instructor_id: UUID = Field(description="The instructor who owns the course.")
+    title: str = Field(min_length=1, description="The course title.", examples=["Python 101"])
+    category: str = Field(min_length=1, description="The course category.", examples=["programming"])
+    difficulty: Difficulty = Field(description="The course's level.", examples=["beginner"])
+
+
 class CourseStructureChanged(CatalogEvent):
     """A course's outline changed; the event holds all of it and consumers replace their copy."""
 
@@ -136,6 +145,7 @@ EVENTS: tuple[type[DomainEvent], ...] = (
     CourseCreated,
     CoursePublished,
     CourseArchived,
+    CourseDetailsChanged,
     CourseStructureChanged,
     LessonContentChanged,
 )

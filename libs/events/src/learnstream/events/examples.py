@@ -32,6 +32,7 @@ from learnstream.events.base import DomainEvent
 from learnstream.events.catalog import (
     CourseArchived,
     CourseCreated,
+    CourseDetailsChanged,
     CoursePublished,
     CourseStructureChanged,
     LessonContentChanged,
@@ -541,6 +542,16 @@ def example_events() -> dict[str, DomainEvent]:
         category="data-science",
         difficulty="beginner",
     )
+    course_details_changed = CourseDetailsChanged(
+        event_id=UUID("c5b0e7a2-4f3d-4d8e-9a61-2b7f0c9e8d14"),
+        occurred_at=_utc("2027-03-02T10:20:00.000Z"),
+        actor_id=INSTRUCTOR_ID,
+        course_id=COURSE_ID,
+        instructor_id=INSTRUCTOR_ID,
+        title=COURSE_TITLE,
+        category="data-science",
+        difficulty="intermediate",
+    )
     learner_erasure_requested = LearnerErasureRequested(
         event_id=UUID("37f7818a-a202-4fe8-9306-66d3bf2bcc68"),
         occurred_at=_utc("2027-09-01T07:45:10.356Z"),
@@ -604,6 +615,7 @@ def example_events() -> dict[str, DomainEvent]:
         export_requested,
         export_completed,
         chat_session_deleted,
+        course_details_changed,
         course_archived,
         learner_erasure_requested,
         learner_progress_erased,

@@ -223,6 +223,7 @@ def create_app(
             await runtime.engine.dispose()
 
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    app.state.runtime = runtime
     install_problem_handlers(app)
     runtime.consumer.attach(runtime.router)
     app.include_router(runtime.router)

@@ -23,6 +23,7 @@ from learnstream.events import DomainEvent
 from learnstream.events.catalog import (
     CourseArchived,
     CourseCreated,
+    CourseDetailsChanged,
     CoursePublished,
     CourseStructureChanged,
     LessonContentChanged,
@@ -232,6 +233,8 @@ def replace_outline(
         sections=sections,
     )
     events: list[DomainEvent] = []
+    if _summary(updated) != _summary(course):
+        events.append(CourseDetailsChanged(**_summary(updated), occurred_at=at, actor_id=actor_id))
     if _public_outline(updated) != _public_outline(course):
         events.append(structure_event(updated, at=at, actor_id=actor_id))
     for lesson in updated.lessons():
