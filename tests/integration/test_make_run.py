@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -25,7 +26,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from learnstream.runtime.bus import all_topics
-from learnstream.runtime.settings import SERVICE_PORTS
+from learnstream.runtime.settings import DEV_SERVICE_TOKEN, SERVICE_PORTS
 
 pytestmark = pytest.mark.integration
 
@@ -139,6 +140,57 @@ async def test_an_outside_team_lists_the_topics_with_kcat(stack: Supervisor) -> 
     assert listing.returncode == 0, listing.stderr
     for topic in all_topics():
         assert f'topic "{topic}" with 12 partitions' in listing.stdout
+
+
+async def test_a_course_created_on_the_stack_reaches_its_topic(stack: Supervisor) -> None:
+    progress = f"http://127.0.0.1:{SERVICE_PORTS['progress'] + OFFSET}"
+    headers = {
+        "X-Service-Token": DEV_SERVICE_TOKEN,
+        "X-Actor-Id": str(uuid.uuid4()),
+        "X-Actor-Role": "instructor",
+    }
+    body = {
+        "title": "Stack smoke test",
+        "category": "testing",
+        "difficulty": "beginner",
+        "sections": [
+            {"title": "One", "lessons": [{"title": "Only", "contentType": "article", "durationSeconds": 60}]}
+        ],
+    }
+    async with httpx.AsyncClient(base_url=progress, headers=headers) as client:
+        created = await client.post("/api/instructor/courses", json=body)
+    assert created.status_code == 201, created.text
+    course_id = created.json()["id"]
+
+    deadline = time.monotonic() + 30
+    seen = ""
+    while course_id not in seen and time.monotonic() < deadline:
+        read = subprocess.run(
+            [
+                str(ROOT / "scripts" / "kcat"),
+                "-C",
+                "-b",
+                KAFKA,
+                "-t",
+                "learnstream.catalog",
+                "-o",
+                "beginning",
+                "-e",
+                "-q",
+                "-m",
+                "15",
+                "-f",
+                "%k %h\\n",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=40,
+            check=False,
+        )
+        seen = read.stdout
+    lines = [line for line in seen.splitlines() if line.startswith(course_id)]
+    assert any("ce_type=learnstream.catalog.CourseCreated.v1" in line for line in lines), seen[-2000:]
+    assert any("ce_type=learnstream.catalog.CourseStructureChanged.v1" in line for line in lines)
 
 
 PUBLISHES = {
