@@ -10,8 +10,8 @@ import pytest
 from fastapi import APIRouter, FastAPI, Query
 from pydantic import BaseModel, Field
 
+from learnstream.runtime.actors import require_service_token
 from learnstream.runtime.problems import install_problem_handlers
-from learnstream.runtime.service import require_service_token
 
 
 class Lesson(BaseModel):

@@ -3,7 +3,7 @@ driven over HTTP as the gateway drives it (service credential plus actor headers
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
@@ -131,6 +131,3 @@ async def published(progress: ProgressApi, instructor: tuple[UUID, str]) -> Publ
     published = await progress.call("POST", f"/api/instructor/courses/{course_id}/publish", instructor)
     assert published.status_code == 200, published.text
     return PublishedCourse(UUID(course_id), published.json())
-
-
-Track = Callable[..., Any]

@@ -7,7 +7,6 @@ removes the learner and is confirmed on the bus.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from uuid import UUID, uuid4
 
@@ -130,4 +129,3 @@ async def test_an_erasure_request_removes_the_learner_and_is_confirmed(
     finally:
         await engine.dispose()
     assert left == 0
-    await asyncio.sleep(0)

@@ -41,22 +41,32 @@ class Actor:
         return self.is_admin or self.user_id == owner_id
 
 
-def actor_dependency(service_token: str) -> Any:
-    """A FastAPI dependency giving the calling :class:`Actor`, 401 without a valid credential."""
+def require_service_token(expected: str) -> Any:
+    """A dependency guarding internal APIs: callers must present the service credential."""
 
-    async def actor(
+    async def check(
         x_service_token: Annotated[
             str | None, Header(description="The calling service's credential.")
         ] = None,
-        x_actor_id: Annotated[str | None, Header(description="The authenticated user's id.")] = None,
-        x_actor_role: Annotated[str | None, Header(description="student, instructor or admin.")] = None,
-    ) -> Actor:
-        if x_service_token is None or not hmac.compare_digest(x_service_token, service_token):
+    ) -> None:
+        if x_service_token is None or not hmac.compare_digest(x_service_token, expected):
             raise Problem(
                 401,
                 "Service credential required",
                 "Internal APIs need the X-Service-Token header of a Learnstream service.",
             )
+
+    return Depends(check)
+
+
+def actor_dependency(service_token: str) -> Any:
+    """A FastAPI dependency giving the calling :class:`Actor`, 401 without a valid credential."""
+
+    async def actor(
+        _credential: None = require_service_token(service_token),
+        x_actor_id: Annotated[str | None, Header(description="The authenticated user's id.")] = None,
+        x_actor_role: Annotated[str | None, Header(description="student, instructor or admin.")] = None,
+    ) -> Actor:
         if x_actor_id is None or x_actor_role is None:
             raise Problem(401, "Actor required", "Send X-Actor-Id and X-Actor-Role for the user you act for.")
         try:

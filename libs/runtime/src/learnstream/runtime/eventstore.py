@@ -127,7 +127,7 @@ class EventStore:
                 {"rows": json.dumps(rows, separators=(",", ":"), default=str)},
             )
         except IntegrityError as exc:
-            if _violates(exc, "event_store_stream_version_unique"):
+            if violates(exc, "event_store_stream_version_unique"):
                 # a concurrent writer committed this version first; the transaction is
                 # aborted, so the caller reloads in a new one
                 raise ConcurrencyError(stream_id, expected_version, None) from exc
@@ -167,6 +167,7 @@ class EventStore:
         ]
 
 
-def _violates(error: IntegrityError, constraint: str) -> bool:
+def violates(error: IntegrityError, constraint: str) -> bool:
+    """Whether ``error`` is a violation of the named constraint."""
     cause = error.orig.__cause__ if error.orig is not None else None
     return getattr(cause, "constraint_name", None) == constraint or constraint in str(error.orig)

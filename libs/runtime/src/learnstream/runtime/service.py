@@ -12,14 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Any
 
 import uvicorn
-from fastapi import APIRouter, Depends, FastAPI, Header
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 from faststream.kafka.fastapi import KafkaRouter
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
@@ -40,7 +39,7 @@ from learnstream.runtime.db import (
 )
 from learnstream.runtime.eventstore import EventStore
 from learnstream.runtime.outbox import OutboxRelay
-from learnstream.runtime.problems import Problem, install_problem_handlers
+from learnstream.runtime.problems import install_problem_handlers
 from learnstream.runtime.settings import ServiceSettings
 from learnstream.runtime.telemetry import configure_logging, configure_tracing, instrument_http
 
@@ -287,20 +286,6 @@ async def default_health(runtime: Runtime) -> tuple[int, dict[str, Any]]:
     return (200 if healthy else 503), body
 
 
-def require_service_token(expected: str) -> Any:
-    """A dependency guarding internal APIs: callers must present the service credential."""
-
-    async def check(x_service_token: Annotated[str | None, Header()] = None) -> None:
-        if x_service_token is None or not hmac.compare_digest(x_service_token, expected):
-            raise Problem(
-                401,
-                "Service credential required",
-                "Internal APIs need the X-Service-Token header of a Learnstream service.",
-            )
-
-    return Depends(check)
-
-
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
     """Run the service with uvicorn on its configured address."""
     uvicorn.run(
@@ -317,7 +302,6 @@ __all__ = [
     "Runtime",
     "create_app",
     "default_health",
-    "require_service_token",
     "run_checks",
     "serve",
 ]

@@ -40,19 +40,33 @@ class EnrollmentRepository:
         self._store = store
 
     async def lock(
-        self, session: AsyncSession, learner_id: UUID, course_ids: Iterable[UUID]
+        self,
+        session: AsyncSession,
+        learner_id: UUID,
+        course_ids: Iterable[UUID],
+        *,
+        with_quizzes: bool = False,
     ) -> dict[UUID, Enrollment]:
-        """The learner's enrollments in ``course_ids``, locked, in a fixed order (no deadlocks)."""
-        return await self._load(session, learner_id, course_ids, " FOR UPDATE")
+        """The learner's enrollments in ``course_ids``, locked, in a fixed order (no deadlocks).
+
+        Quiz records are loaded only when asked for: tracking, the hot path, never reads them.
+        """
+        return await self._load(session, learner_id, course_ids, " FOR UPDATE", with_quizzes=with_quizzes)
 
     async def load(
         self, session: AsyncSession, learner_id: UUID, course_ids: Iterable[UUID]
     ) -> dict[UUID, Enrollment]:
         """The learner's enrollments in ``course_ids``, for reading (no lock)."""
-        return await self._load(session, learner_id, course_ids, "")
+        return await self._load(session, learner_id, course_ids, "", with_quizzes=True)
 
     async def _load(
-        self, session: AsyncSession, learner_id: UUID, course_ids: Iterable[UUID], lock: str
+        self,
+        session: AsyncSession,
+        learner_id: UUID,
+        course_ids: Iterable[UUID],
+        lock: str,
+        *,
+        with_quizzes: bool,
     ) -> dict[UUID, Enrollment]:
         ordered = sorted(set(course_ids))
         rows = (
@@ -86,18 +100,19 @@ class EnrollmentRepository:
                 video_position=row.video_position,
                 video_duration=row.video_duration,
             )
-        quizzes = await session.execute(
-            text(
-                "SELECT enrollment_id, quiz_id, max(attempt_number) AS attempts,"
-                " max(score_percentage) AS best, bool_or(passed) AS passed"
-                " FROM quiz_attempts WHERE enrollment_id = ANY(:e) GROUP BY enrollment_id, quiz_id"
-            ),
-            {"e": list(by_id)},
-        )
-        for row in quizzes:
-            by_id[row.enrollment_id].quizzes[row.quiz_id] = QuizRecord(
-                row.quiz_id, int(row.attempts), float(row.best), bool(row.passed)
+        if with_quizzes:
+            quizzes = await session.execute(
+                text(
+                    "SELECT enrollment_id, quiz_id, max(attempt_number) AS attempts,"
+                    " max(score_percentage) AS best, bool_or(passed) AS passed"
+                    " FROM quiz_attempts WHERE enrollment_id = ANY(:e) GROUP BY enrollment_id, quiz_id"
+                ),
+                {"e": list(by_id)},
             )
+            for row in quizzes:
+                by_id[row.enrollment_id].quizzes[row.quiz_id] = QuizRecord(
+                    row.quiz_id, int(row.attempts), float(row.best), bool(row.passed)
+                )
         return enrollments
 
     async def load_views(

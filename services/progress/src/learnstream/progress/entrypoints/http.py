@@ -83,18 +83,9 @@ def build_router(service: ProgressService, service_token: str) -> APIRouter:
     async def my_courses(actor: CurrentActor, limit: Limit = 20, offset: Offset = 0) -> dict[str, Any]:
         """The caller's own courses in every status, newest first."""
         async with service.sessions() as session:
-            courses, total = await views.list_courses(
-                session,
-                service.courses,
-                viewer=actor,
-                mine=True,
-                category=None,
-                difficulty=None,
-                search=None,
-                limit=limit,
-                offset=offset,
+            return await views.list_courses(
+                session, service.courses, viewer=actor, mine=True, limit=limit, offset=offset
             )
-        return {"courses": courses, "total": total, "limit": limit, "offset": offset}
 
     @router.get("/api/courses", response_model=CourseListOut)
     async def list_courses(
@@ -107,18 +98,16 @@ def build_router(service: ProgressService, service_token: str) -> APIRouter:
     ) -> dict[str, Any]:
         """Published courses, newest first."""
         async with service.sessions() as session:
-            courses, total = await views.list_courses(
+            return await views.list_courses(
                 session,
                 service.courses,
                 viewer=actor,
-                mine=False,
                 category=category,
                 difficulty=difficulty,
                 search=q,
                 limit=limit,
                 offset=offset,
             )
-        return {"courses": courses, "total": total, "limit": limit, "offset": offset}
 
     @router.get("/api/courses/{course_id}", response_model=CourseOut)
     async def get_course(course_id: UUID, actor: CurrentActor) -> dict[str, Any]:
@@ -149,7 +138,7 @@ def build_router(service: ProgressService, service_token: str) -> APIRouter:
     ) -> dict[str, Any]:
         """The caller's courses with progress, next lesson and time left; last accessed first."""
         async with service.sessions() as session:
-            courses, total = await views.learner_courses(
+            return await views.learner_courses(
                 session,
                 service.courses,
                 service.enrollments,
@@ -158,7 +147,6 @@ def build_router(service: ProgressService, service_token: str) -> APIRouter:
                 limit=limit,
                 offset=offset,
             )
-        return {"courses": courses, "total": total, "limit": limit, "offset": offset}
 
     @router.get("/api/learner/summary", response_model=LearnerSummaryOut)
     async def learner_summary(actor: CurrentActor) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from learnstream.progress.domain.catalog import Course, CourseDraft
 from learnstream.progress.domain.enrollment import Enrollment, QuizResult, TrackReport, TrackResult
 from learnstream.progress.domain.errors import Forbidden, NotFound, Rejected
 from learnstream.runtime.actors import Actor
-from learnstream.runtime.eventstore import ConcurrencyError, EventStore
+from learnstream.runtime.eventstore import ConcurrencyError, EventStore, violates
 
 T = TypeVar("T")
 
@@ -176,8 +176,11 @@ class ProgressService:
 
         return await self._transaction(work)
 
-    async def _enrollment(self, session: AsyncSession, learner_id: UUID, course_id: UUID) -> Enrollment:
-        enrollment = (await self.enrollments.lock(session, learner_id, [course_id])).get(course_id)
+    async def _enrollment(
+        self, session: AsyncSession, learner_id: UUID, course_id: UUID, *, with_quizzes: bool = False
+    ) -> Enrollment:
+        locked = await self.enrollments.lock(session, learner_id, [course_id], with_quizzes=with_quizzes)
+        enrollment = locked.get(course_id)
         if enrollment is None:
             raise NotFound(f"learner {learner_id} is not enrolled in course {course_id}")
         return enrollment
@@ -247,7 +250,7 @@ class ProgressService:
             quiz = course.quiz(quiz_id) if course else None
             if course is None or quiz is None or course.status == "draft":
                 raise NotFound(f"no quiz {quiz_id}")
-            enrollment = await self._enrollment(session, learner_id, course.course_id)
+            enrollment = await self._enrollment(session, learner_id, course.course_id, with_quizzes=True)
             result = enrollment.submit_quiz(course, quiz, answers, at=self._clock())
             await self.enrollments.save(session, enrollment)
             return result
@@ -284,8 +287,6 @@ class ProgressService:
         return erased
 
 
-def _lost_race(error: Exception) -> bool:
-    if isinstance(error, ConcurrencyError):
-        return True
-    reason = str(getattr(error, "orig", error))
-    return "enrollments_one_per_course" in reason or "event_store_stream_version_unique" in reason
+def _lost_race(error: ConcurrencyError | IntegrityError) -> bool:
+    """A stream moved on, or a concurrent request created the same enrollment first."""
+    return isinstance(error, ConcurrencyError) or violates(error, "enrollments_one_per_course")

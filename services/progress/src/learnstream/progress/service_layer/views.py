@@ -94,13 +94,13 @@ async def list_courses(
     courses: CourseRepository,
     *,
     viewer: Actor | None,
-    mine: bool,
-    category: str | None,
-    difficulty: str | None,
-    search: str | None,
     limit: int,
     offset: int,
-) -> tuple[list[dict[str, Any]], int]:
+    mine: bool = False,
+    category: str | None = None,
+    difficulty: str | None = None,
+    search: str | None = None,
+) -> dict[str, Any]:
     """Published courses, or with ``mine`` the caller's own in every status; newest first."""
     where = ["true"]
     params: dict[str, Any] = {"limit": limit, "offset": offset}
@@ -132,7 +132,8 @@ async def list_courses(
         )
     ).all()
     loaded = await courses.get_many(session, [row.course_id for row in rows])
-    return [course_summary(loaded[row.course_id], row.enrolled) for row in rows], int(total or 0)
+    items = [course_summary(loaded[row.course_id], row.enrolled) for row in rows]
+    return {"courses": items, "total": int(total or 0), "limit": limit, "offset": offset}
 
 
 def enrollment_view(enrollment: Enrollment) -> dict[str, Any]:
@@ -295,7 +296,7 @@ async def learner_courses(
     status: str | None,
     limit: int,
     offset: int,
-) -> tuple[list[dict[str, Any]], int]:
+) -> dict[str, Any]:
     """The learner's enrollments with their course, most recently accessed first."""
     where = "learner_id = :l" + (" AND status = :status" if status else " AND status <> 'cancelled'")
     params: dict[str, Any] = {"l": learner_id, "status": status, "limit": limit, "offset": offset}
@@ -330,7 +331,7 @@ async def learner_courses(
                 else None,
             }
         )
-    return items, int(total or 0)
+    return {"courses": items, "total": int(total or 0), "limit": limit, "offset": offset}
 
 
 async def learner_summary(session: AsyncSession, learner_id: UUID) -> dict[str, Any]:
