@@ -40,6 +40,7 @@ from learnstream.runtime.db import (
 from learnstream.runtime.eventstore import EventStore
 from learnstream.runtime.outbox import OutboxRelay
 from learnstream.runtime.problems import install_problem_handlers
+from learnstream.runtime.projection import BatchProjection
 from learnstream.runtime.settings import ServiceSettings
 from learnstream.runtime.telemetry import configure_logging, configure_tracing, instrument_http
 
@@ -65,6 +66,7 @@ class Runtime:
     router: KafkaRouter
     migrations: list[Migration]
     checks: dict[str, HealthCheck] = field(default_factory=dict)
+    projections: list[BatchProjection] = field(default_factory=list)
     on_startup: list[Hook] = field(default_factory=list)
     on_shutdown: list[Hook] = field(default_factory=list)
     background: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -201,10 +203,9 @@ def create_app(
             runtime.relay.run, functools.partial(log_is_empty, settings.kafka_bootstrap_servers)
         )
         tasks = [asyncio.create_task(_run_forever("outbox-relay", relay), name="outbox-relay")]
-        tasks += [
-            asyncio.create_task(_run_forever(getattr(job, "__name__", "job"), job), name=job.__name__)
-            for job in runtime.background
-        ]
+        for job in runtime.background:
+            name = str(getattr(job, "__name__", "") or getattr(getattr(job, "func", None), "__name__", "job"))
+            tasks.append(asyncio.create_task(_run_forever(name, job), name=name))
         runtime.tasks = tasks
         log.info("service started", extra={"port": settings.http_port})
         try:
@@ -225,6 +226,8 @@ def create_app(
     app.state.runtime = runtime
     install_problem_handlers(app)
     runtime.consumer.attach(runtime.router)
+    for projection in runtime.projections:
+        projection.attach(runtime.router)
     app.include_router(runtime.router)
     for router in routers:
         app.include_router(router)

@@ -1,13 +1,19 @@
-"""Wires the analytics service: settings, runtime, ClickHouse, routes and subscribers."""
+"""Wires the analytics service: settings, runtime, ClickHouse, the projection and routes."""
 
 from __future__ import annotations
+
+import functools
 
 from fastapi import FastAPI
 
 from learnstream.analytics import __doc__ as _PACKAGE_DOC
 from learnstream.analytics.adapters.clickhouse import ClickHouse
+from learnstream.analytics.adapters.warehouse import Warehouse
 from learnstream.analytics.config import Settings
-from learnstream.analytics.entrypoints import http, subscribers
+from learnstream.analytics.entrypoints import http
+from learnstream.analytics.service_layer.reports import Reports, Thresholds
+from learnstream.events import CONTEXTS, topic_name
+from learnstream.runtime.projection import BatchProjection
 from learnstream.runtime.service import Runtime, create_app
 
 _DESCRIPTION = (_PACKAGE_DOC or "").strip()
@@ -20,13 +26,54 @@ def build(settings: Settings | None = None) -> FastAPI:
     clickhouse = ClickHouse(
         settings.clickhouse_url, settings.clickhouse_database, settings.clickhouse_cluster
     )
-    runtime.on_startup.append(clickhouse.connect)
+    warehouse = Warehouse(clickhouse)
+    projection = BatchProjection(
+        settings.service_name,
+        [topic_name(context) for context in CONTEXTS],
+        warehouse.write,
+        runtime.publisher,
+        reachable=warehouse.reachable,
+        max_records=settings.projection_max_records,
+        max_wait_ms=settings.projection_max_wait_ms,
+        max_attempts=settings.consumer_max_attempts,
+        backoff_seconds=settings.consumer_backoff_seconds,
+    )
+    runtime.projections.append(projection)
+    runtime.on_startup += [clickhouse.connect, warehouse.create]
     runtime.on_shutdown.append(clickhouse.close)
     runtime.checks["clickhouse"] = clickhouse.ping
-    subscribers.register(runtime.consumer)
-    return create_app(
+    reports = Reports(
+        clickhouse,
+        projection,
+        Thresholds(
+            inactive_days=settings.inactive_days,
+            stuck_days=settings.stuck_days,
+            quiz_failures=settings.struggling_quiz_failures,
+            questions=settings.struggling_questions,
+            window_days=settings.struggling_window_days,
+        ),
+    )
+    if settings.analyst_http_port:
+        from learnstream.analytics.entrypoints import analyst
+
+        endpoint = analyst.build_analyst_app(
+            clickhouse, max_execution_seconds=settings.analyst_max_execution_seconds
+        )
+        runtime.background.append(
+            functools.partial(
+                analyst.serve_analyst, endpoint, settings.analyst_http_host, settings.analyst_http_port
+            )
+        )
+    app = create_app(
         runtime,
         title="Learnstream analytics service",
         description=_DESCRIPTION,
-        routers=[http.router],
+        routers=[
+            http.build_router(reports, warehouse, projection, settings.service_token.get_secret_value())
+        ],
     )
+    http.install_error_handlers(app)
+    app.state.reports = reports
+    app.state.warehouse = warehouse
+    app.state.projection = projection
+    return app

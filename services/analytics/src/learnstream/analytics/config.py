@@ -26,3 +26,29 @@ class Settings(ServiceSettings):
         default="",
         description="Cluster name: when set, DDL runs ON CLUSTER with replicated tables.",
     )
+    projection_max_records: int = Field(
+        default=5000, ge=1, description="Most events the projection writes to ClickHouse at once."
+    )
+    projection_max_wait_ms: int = Field(
+        default=100, ge=1, description="Longest the projection waits to fill a batch, milliseconds."
+    )
+    analyst_http_host: str = Field(
+        default="127.0.0.1", description="Interface of the read-only ClickHouse HTTP endpoint for analysts."
+    )
+    analyst_http_port: int = Field(
+        default=8123, ge=0, description="Port of the analysts' endpoint; 0 turns it off (production)."
+    )
+    analyst_max_execution_seconds: int = Field(
+        default=30, ge=1, description="Longest an analyst's query may run."
+    )
+    inactive_days: int = Field(default=7, ge=1, description="At risk: no activity for this many days.")
+    stuck_days: int = Field(
+        default=14, ge=1, description="At risk: no lesson completed for this many days while not complete."
+    )
+    struggling_quiz_failures: int = Field(
+        default=3, ge=1, description="At risk: this many failed attempts at one quiz without a pass since."
+    )
+    struggling_questions: int = Field(
+        default=5, ge=1, description="At risk: this many assistant questions about one lesson ..."
+    )
+    struggling_window_days: int = Field(default=14, ge=1, description="... within this many days.")

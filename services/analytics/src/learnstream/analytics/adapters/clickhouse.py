@@ -73,6 +73,28 @@ class ClickHouse:
         result = await self._run(client.query, sql, parameters=parameters)
         return result.result_rows
 
+    async def insert(self, table: str, rows: Sequence[Sequence[Any]], column_names: Sequence[str]) -> None:
+        """Insert ``rows`` (one sequence of values per row, in ``column_names`` order) into ``table``."""
+        client = self._require()
+        await self._run(client.insert, table, rows, column_names=list(column_names), database=self.database)
+
+    async def raw_query(
+        self,
+        sql: str,
+        *,
+        fmt: str | None = None,
+        parameters: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> bytes:
+        """Run ``sql`` and return ClickHouse's answer as bytes in format ``fmt`` (or the query's own).
+
+        ``settings`` are applied with ``SET`` around the query on the embedded engine, so a
+        setting that forbids changing settings afterwards (``readonly``) must go in the
+        query's own ``SETTINGS`` clause instead.
+        """
+        client = self._require()
+        return await self._run(client.raw_query, sql, parameters=parameters, settings=settings, fmt=fmt)
+
     async def ping(self) -> None:
         rows = await self.query_rows("SELECT 1")
         if rows != [(1,)]:

@@ -1,0 +1,474 @@
+"""The ClickHouse tables of the analytics service, created by the service at start.
+
+``events`` holds every event as it came off the bus (all CloudEvents attributes and
+the JSON data); everything else is derived from it by materialized views, so the
+projection writes one table and rebuilding a derived table is re-running its
+view's ``SELECT`` over ``events``. Every table is a ReplacingMergeTree whose sorting
+key ends with the event id: a redelivered event lands on the same key, and queries
+read with ``FINAL`` so counts are exact at once, not after background merges.
+
+With a cluster name the same DDL runs ``ON CLUSTER`` with replicated engines (one
+shard, every replica holds all data). ``docs/analytics.md`` documents the tables
+for analysts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+def _uuid(field: str) -> str:
+    return f"toUUIDOrZero(JSONExtractString(data, '{field}'))"
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: str
+    order_by: str
+    partition_by: str = ""
+    version: str = ""
+
+
+@dataclass(frozen=True)
+class Projection:
+    """A materialized view from ``events`` into ``target``: ``columns`` (name → expression)
+    selected ``source`` (the FROM, ARRAY JOIN and WHERE clauses, ``{db}`` for the database)."""
+
+    name: str
+    target: str
+    columns: dict[str, str]
+    source: str
+
+    def select(self, database: str) -> str:
+        body = ",\n    ".join(f"{expression} AS {column}" for column, expression in self.columns.items())
+        return f"SELECT\n    {body}\n{self.source.format(db=f'`{database}`')}"
+
+
+TABLES: tuple[Table, ...] = (
+    Table(
+        "events",
+        """
+        event_id UUID COMMENT 'ce_id: the event id, unique per event',
+        type LowCardinality(String) COMMENT 'ce_type, e.g. learnstream.progress.LessonCompleted.v1',
+        context LowCardinality(String) COMMENT 'identity, catalog, progress, chat, achievements, exports',
+        name LowCardinality(String) COMMENT 'the event name, e.g. LessonCompleted',
+        version UInt8 COMMENT 'schema version of the event type',
+        source LowCardinality(String) COMMENT 'ce_source: the publishing service',
+        subject String COMMENT 'ce_subject: what it is about (learner, course or requester id)',
+        time DateTime64(3, 'UTC') COMMENT 'ce_time: when it happened (UTC)',
+        spec_version LowCardinality(String) COMMENT 'ce_specversion',
+        content_type LowCardinality(String) COMMENT 'content-type of the data',
+        traceparent String COMMENT 'W3C trace context of the request that caused it',
+        topic LowCardinality(String) COMMENT 'Kafka topic it was read from',
+        partition UInt32 COMMENT 'Kafka partition',
+        offset UInt64 COMMENT 'Kafka offset (of the copy kept, when delivered twice)',
+        data String COMMENT 'the event data as JSON, snake_case keys as in the event catalog',
+        ingested_at DateTime64(3, 'UTC') DEFAULT now64(3) COMMENT 'when analytics stored it'
+        """,
+        order_by="(context, name, time, event_id)",
+        partition_by="toYYYYMM(time)",
+    ),
+    Table(
+        "activity",
+        """
+        event_id UUID,
+        name LowCardinality(String) COMMENT 'event name',
+        time DateTime64(3, 'UTC'),
+        learner_id UUID,
+        course_id UUID COMMENT 'zero UUID when the event names no course',
+        lesson_id UUID COMMENT 'zero UUID when none',
+        view_id UUID COMMENT 'viewing session of a lesson',
+        quiz_id UUID,
+        session_id UUID COMMENT 'assistant conversation',
+        message_id UUID COMMENT 'chat message (question, reply or rated reply)',
+        ref_id UUID COMMENT 'enrollment id, replied-to message id or note id',
+        seconds UInt32 COMMENT 'LessonTimeTracked: seconds newly spent',
+        total_seconds UInt32 COMMENT 'LessonCompleted/CourseCompleted: all seconds spent',
+        value Float64 COMMENT 'completion %, quiz score %, watched % or XP amount',
+        milestone UInt8 COMMENT 'CourseMilestoneReached: 25, 50 or 75',
+        attempt UInt32 COMMENT 'QuizSubmitted: attempt number',
+        days UInt32 COMMENT 'CourseCompleted: days from enrollment',
+        position UInt32 COMMENT 'VideoProgressed: playback position, seconds',
+        duration UInt32 COMMENT 'VideoProgressed: video length, seconds',
+        flag UInt8 COMMENT 'passed (quiz), answered (reply) or helpful (rating)',
+        ranges Array(Tuple(UInt32, UInt32)) COMMENT 'VideoProgressed: newly watched [from, to) seconds',
+        question_ids Array(UUID) COMMENT 'QuizSubmitted: questions in order',
+        question_correct Array(UInt8) COMMENT 'QuizSubmitted: 1 where the answer was right',
+        latency_ms UInt32 COMMENT 'AssistantReplied: milliseconds to the complete reply',
+        tokens UInt32 COMMENT 'AssistantReplied: prompt plus completion tokens',
+        text String COMMENT 'ChatMessageSent: the question'
+        """,
+        order_by="(course_id, learner_id, time, event_id)",
+        partition_by="toYYYYMM(time)",
+    ),
+    Table(
+        "users",
+        """
+        user_id UUID,
+        time DateTime64(3, 'UTC'),
+        event_id UUID,
+        role LowCardinality(String) COMMENT 'empty when the event did not change it',
+        display_name String COMMENT 'empty when the event did not change it',
+        timezone LowCardinality(String) COMMENT 'IANA time zone; empty when unchanged'
+        """,
+        order_by="(user_id, time, event_id)",
+    ),
+    Table(
+        "courses",
+        """
+        course_id UUID,
+        time DateTime64(3, 'UTC'),
+        event_id UUID,
+        name LowCardinality(String) COMMENT 'the catalog event name',
+        instructor_id UUID,
+        title String,
+        category LowCardinality(String),
+        difficulty LowCardinality(String)
+        """,
+        order_by="(course_id, time, event_id)",
+    ),
+    Table(
+        "outline",
+        """
+        course_id UUID,
+        structure_time DateTime64(3, 'UTC') COMMENT 'when this version of the outline was published',
+        structure_event_id UUID COMMENT 'the CourseStructureChanged event of this version',
+        section_id UUID,
+        section_title String,
+        section_order UInt32,
+        lesson_id UUID,
+        lesson_title String,
+        lesson_order UInt32,
+        content_type LowCardinality(String) COMMENT 'video, article or quiz',
+        duration UInt32 COMMENT 'seconds'
+        """,
+        order_by="(course_id, structure_time, structure_event_id, lesson_id)",
+    ),
+    Table(
+        "quizzes",
+        """
+        course_id UUID,
+        structure_time DateTime64(3, 'UTC'),
+        structure_event_id UUID,
+        quiz_id UUID,
+        lesson_id UUID,
+        question_ids Array(UUID),
+        passing_score UInt8
+        """,
+        order_by="(course_id, structure_time, structure_event_id, quiz_id)",
+    ),
+    Table(
+        "erasures",
+        """
+        user_id UUID,
+        request_id UUID,
+        time DateTime64(3, 'UTC'),
+        event_id UUID
+        """,
+        order_by="(user_id, event_id)",
+    ),
+)
+
+
+def _activity(view: str, name: str, columns: dict[str, str]) -> Projection:
+    """One event type into ``activity``; columns not named take their defaults."""
+    selected = {
+        "event_id": "event_id",
+        "name": "name",
+        "time": "time",
+        "learner_id": _uuid("learner_id"),
+        "course_id": _uuid("course_id"),
+        **columns,
+    }
+    return Projection(view, "activity", selected, f"FROM {{db}}.events\nWHERE name = '{name}'")
+
+
+_LESSON = {"lesson_id": _uuid("lesson_id")}
+_VIEW = {**_LESSON, "view_id": _uuid("view_id")}
+
+
+def _from(*names: str) -> str:
+    listed = ", ".join(f"'{name}'" for name in names)
+    return f"FROM {{db}}.events\nWHERE name IN ({listed})"
+
+
+PROJECTIONS: tuple[Projection, ...] = (
+    _activity("activity_enrollment_created", "EnrollmentCreated", {"ref_id": _uuid("enrollment_id")}),
+    _activity("activity_enrollment_cancelled", "EnrollmentCancelled", {"ref_id": _uuid("enrollment_id")}),
+    _activity("activity_lesson_started", "LessonStarted", _VIEW),
+    _activity(
+        "activity_lesson_time", "LessonTimeTracked", {**_VIEW, "seconds": "JSONExtractUInt(data, 'seconds')"}
+    ),
+    _activity(
+        "activity_video",
+        "VideoProgressed",
+        {
+            **_VIEW,
+            "position": "JSONExtractUInt(data, 'position_seconds')",
+            "duration": "JSONExtractUInt(data, 'duration_seconds')",
+            "value": "JSONExtractFloat(data, 'watched_percentage')",
+            "ranges": (
+                "arrayMap(r -> (toUInt32(JSONExtractUInt(r, 'from_seconds')),"
+                " toUInt32(JSONExtractUInt(r, 'to_seconds'))),"
+                " JSONExtractArrayRaw(data, 'watched_ranges'))"
+            ),
+        },
+    ),
+    _activity(
+        "activity_lesson_completed",
+        "LessonCompleted",
+        {
+            **_LESSON,
+            "total_seconds": "JSONExtractUInt(data, 'total_seconds_spent')",
+            "value": "JSONExtractFloat(data, 'completion_percentage')",
+        },
+    ),
+    _activity(
+        "activity_quiz",
+        "QuizSubmitted",
+        {
+            **_LESSON,
+            "quiz_id": _uuid("quiz_id"),
+            "attempt": "JSONExtractUInt(data, 'attempt_number')",
+            "value": "JSONExtractFloat(data, 'score_percentage')",
+            "flag": "JSONExtractBool(data, 'passed')",
+            "question_ids": (
+                "arrayMap(q -> toUUIDOrZero(JSONExtractString(q, 'question_id')),"
+                " JSONExtractArrayRaw(data, 'question_results'))"
+            ),
+            "question_correct": (
+                "arrayMap(q -> toUInt8(JSONExtractBool(q, 'correct')),"
+                " JSONExtractArrayRaw(data, 'question_results'))"
+            ),
+        },
+    ),
+    _activity(
+        "activity_milestone",
+        "CourseMilestoneReached",
+        {
+            "milestone": "JSONExtractUInt(data, 'milestone')",
+            "value": "JSONExtractFloat(data, 'completion_percentage')",
+        },
+    ),
+    _activity(
+        "activity_course_completed",
+        "CourseCompleted",
+        {
+            "ref_id": _uuid("enrollment_id"),
+            "days": "JSONExtractUInt(data, 'days_to_complete')",
+            "total_seconds": "JSONExtractUInt(data, 'total_seconds_spent')",
+        },
+    ),
+    _activity("activity_note", "InstructorNoteAdded", {"ref_id": _uuid("note_id")}),
+    _activity("activity_chat_started", "ChatSessionStarted", {**_LESSON, "session_id": _uuid("session_id")}),
+    _activity(
+        "activity_chat_message",
+        "ChatMessageSent",
+        {
+            **_LESSON,
+            "session_id": _uuid("session_id"),
+            "message_id": _uuid("message_id"),
+            "text": "JSONExtractString(data, 'text')",
+        },
+    ),
+    _activity(
+        "activity_chat_reply",
+        "AssistantReplied",
+        {
+            "session_id": _uuid("session_id"),
+            "message_id": _uuid("message_id"),
+            "ref_id": _uuid("reply_to_message_id"),
+            "flag": "JSONExtractBool(data, 'answered')",
+            "latency_ms": "JSONExtractUInt(data, 'latency_ms')",
+            "tokens": "JSONExtractUInt(data, 'prompt_tokens') + JSONExtractUInt(data, 'completion_tokens')",
+        },
+    ),
+    _activity(
+        "activity_chat_rating",
+        "AssistantReplyRated",
+        {
+            "session_id": _uuid("session_id"),
+            "message_id": _uuid("message_id"),
+            "flag": "JSONExtractBool(data, 'helpful')",
+        },
+    ),
+    _activity("activity_chat_deleted", "ChatSessionDeleted", {"session_id": _uuid("session_id")}),
+    _activity("activity_xp", "XpAwarded", {"value": "JSONExtractFloat(data, 'amount')"}),
+    Projection(
+        "users_mv",
+        "users",
+        {
+            "user_id": _uuid("user_id"),
+            "time": "time",
+            "event_id": "event_id",
+            "role": "JSONExtractString(data, 'role')",
+            "display_name": "JSONExtractString(data, 'display_name')",
+            "timezone": "JSONExtractString(data, 'timezone')",
+        },
+        _from("UserRegistered", "UserProfileChanged"),
+    ),
+    Projection(
+        "courses_mv",
+        "courses",
+        {
+            "course_id": _uuid("course_id"),
+            "time": "time",
+            "event_id": "event_id",
+            "name": "name",
+            "instructor_id": _uuid("instructor_id"),
+            "title": "JSONExtractString(data, 'title')",
+            "category": "JSONExtractString(data, 'category')",
+            "difficulty": "JSONExtractString(data, 'difficulty')",
+        },
+        _from("CourseCreated", "CoursePublished", "CourseArchived", "CourseDetailsChanged"),
+    ),
+    Projection(
+        "outline_mv",
+        "outline",
+        {
+            "course_id": _uuid("course_id"),
+            "structure_time": "time",
+            "structure_event_id": "event_id",
+            "section_id": "toUUIDOrZero(JSONExtractString(section, 'section_id'))",
+            "section_title": "JSONExtractString(section, 'title')",
+            "section_order": "toUInt32(JSONExtractUInt(section, 'order'))",
+            "lesson_id": "toUUIDOrZero(JSONExtractString(lesson, 'lesson_id'))",
+            "lesson_title": "JSONExtractString(lesson, 'title')",
+            "lesson_order": "toUInt32(JSONExtractUInt(lesson, 'order'))",
+            "content_type": "JSONExtractString(lesson, 'content_type')",
+            "duration": "toUInt32(JSONExtractUInt(lesson, 'duration_seconds'))",
+        },
+        "FROM {db}.events\n"
+        "ARRAY JOIN JSONExtractArrayRaw(data, 'sections') AS section\n"
+        "ARRAY JOIN JSONExtractArrayRaw(section, 'lessons') AS lesson\n"
+        "WHERE name = 'CourseStructureChanged'",
+    ),
+    Projection(
+        "quizzes_mv",
+        "quizzes",
+        {
+            "course_id": _uuid("course_id"),
+            "structure_time": "time",
+            "structure_event_id": "event_id",
+            "quiz_id": "toUUIDOrZero(JSONExtractString(quiz, 'quiz_id'))",
+            "lesson_id": "toUUIDOrZero(JSONExtractString(quiz, 'lesson_id'))",
+            "question_ids": (
+                "arrayMap(q -> toUUIDOrZero(q), JSONExtract(quiz, 'question_ids', 'Array(String)'))"
+            ),
+            "passing_score": "toUInt8(JSONExtractUInt(quiz, 'passing_score'))",
+        },
+        "FROM {db}.events\n"
+        "ARRAY JOIN JSONExtractArrayRaw(data, 'quizzes') AS quiz\n"
+        "WHERE name = 'CourseStructureChanged'",
+    ),
+    Projection(
+        "erasures_mv",
+        "erasures",
+        {
+            "user_id": _uuid("user_id"),
+            "request_id": _uuid("request_id"),
+            "time": "time",
+            "event_id": "event_id",
+        },
+        _from("LearnerErasureRequested"),
+    ),
+)
+
+VIEWS: tuple[tuple[str, str], ...] = (
+    (
+        "user_profiles",
+        """SELECT
+    user_id,
+    argMaxIf(role, (time, event_id), role != '') AS role,
+    argMaxIf(display_name, (time, event_id), display_name != '') AS display_name,
+    if(argMaxIf(timezone, (time, event_id), timezone != '') = '', 'UTC',
+       argMaxIf(timezone, (time, event_id), timezone != '')) AS timezone
+FROM {db}.users FINAL
+GROUP BY user_id""",
+    ),
+    (
+        "course_profiles",
+        """SELECT
+    course_id,
+    argMax(instructor_id, (time, event_id)) AS instructor_id,
+    argMax(title, (time, event_id)) AS title,
+    argMax(category, (time, event_id)) AS category,
+    argMax(difficulty, (time, event_id)) AS difficulty,
+    argMaxIf(multiIf(name = 'CourseArchived', 'archived', name = 'CoursePublished', 'published', 'draft'),
+             (time, multiIf(name = 'CourseArchived', 2, name = 'CoursePublished', 1, 0)),
+             name != 'CourseDetailsChanged') AS status,
+    min(time) AS created_at
+FROM {db}.courses FINAL
+GROUP BY course_id""",
+    ),
+    (
+        "current_lessons",
+        """SELECT
+    course_id,
+    section_id,
+    section_title,
+    section_order,
+    lesson_id,
+    lesson_title,
+    lesson_order,
+    content_type,
+    duration,
+    row_number() OVER (PARTITION BY course_id ORDER BY section_order, lesson_order, lesson_id) - 1 AS position
+FROM {db}.outline FINAL
+WHERE (course_id, structure_event_id) IN (
+    SELECT course_id, argMax(structure_event_id, (structure_time, structure_event_id))
+    FROM {db}.outline FINAL
+    GROUP BY course_id
+)""",
+    ),
+    (
+        "current_quizzes",
+        """SELECT course_id, quiz_id, lesson_id, question_ids, passing_score
+FROM {db}.quizzes FINAL
+WHERE (course_id, structure_event_id) IN (
+    SELECT course_id, argMax(structure_event_id, (structure_time, structure_event_id))
+    FROM {db}.outline FINAL
+    GROUP BY course_id
+)""",
+    ),
+)
+
+
+def ddl(database: str, cluster: str = "") -> list[str]:
+    """Every statement that creates the schema, in order; each is idempotent."""
+    on_cluster = f" ON CLUSTER '{cluster}'" if cluster else ""
+    statements = []
+    for table in TABLES:
+        path = f"/clickhouse/tables/{{shard}}/{database}/{table.name}"
+        engine = f"ReplicatedReplacingMergeTree('{path}', '{{replica}}')" if cluster else "ReplacingMergeTree"
+        partition = f"\nPARTITION BY {table.partition_by}" if table.partition_by else ""
+        statements.append(
+            f"CREATE TABLE IF NOT EXISTS `{database}`.{table.name}{on_cluster} ({table.columns})\n"
+            f"ENGINE = {engine}{partition}\nORDER BY {table.order_by}"
+        )
+    for projection in PROJECTIONS:
+        statements.append(
+            f"CREATE MATERIALIZED VIEW IF NOT EXISTS `{database}`.{projection.name}{on_cluster}"
+            f" TO `{database}`.{projection.target} AS\n{projection.select(database)}"
+        )
+    for name, select in VIEWS:
+        statements.append(
+            f"CREATE OR REPLACE VIEW `{database}`.{name}{on_cluster} AS\n{select.format(db=f'`{database}`')}"
+        )
+    return statements
+
+
+DERIVED_TABLES: tuple[str, ...] = tuple(table.name for table in TABLES if table.name != "events")
+"""Tables rebuilt from ``events``."""
+
+
+def rebuild_statements(database: str) -> list[str]:
+    """Re-derive every table from ``events``: empty them, then re-run each view's SELECT."""
+    statements = [f"TRUNCATE TABLE IF EXISTS `{database}`.{table}" for table in DERIVED_TABLES]
+    for projection in PROJECTIONS:
+        columns = ", ".join(projection.columns)
+        statements.append(
+            f"INSERT INTO `{database}`.{projection.target} ({columns})\n{projection.select(database)}"
+        )
+    return statements

@@ -1,0 +1,155 @@
+"""Writing events into ClickHouse: the projection's sink, erasure and rebuilds.
+
+The projection writes every event to ``events`` once per batch; the materialized
+views of :mod:`.schema` derive the other tables in the same insert. An erased
+learner's rows are deleted from every table, and events about them that arrive
+later (redelivered, replayed, or published by a context that had not yet heard of
+the erasure) are dropped, so a rebuild cannot bring them back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from uuid import UUID
+
+from learnstream.analytics.adapters.clickhouse import ClickHouse
+from learnstream.analytics.adapters.schema import ddl, rebuild_statements
+from learnstream.events.codec import headers_to_dict
+from learnstream.events.identity import LearnerErasureRequested
+from learnstream.runtime.projection import Projected
+
+log = logging.getLogger(__name__)
+
+EVENT_COLUMNS = (
+    "event_id",
+    "type",
+    "context",
+    "name",
+    "version",
+    "source",
+    "subject",
+    "time",
+    "spec_version",
+    "content_type",
+    "traceparent",
+    "topic",
+    "partition",
+    "offset",
+    "data",
+)
+
+_ERASURE = LearnerErasureRequested.event_name()
+
+
+def event_row(item: Projected) -> list[object]:
+    """The ``events`` row of one delivered event: its CloudEvents attributes and JSON data."""
+    envelope, delivery = item.envelope, item.delivery
+    event = envelope.event
+    headers = headers_to_dict(delivery.headers)
+    return [
+        event.event_id,
+        envelope.ce_type,
+        event.context,
+        event.event_name(),
+        event.version,
+        envelope.source,
+        envelope.subject or event.subject(),
+        event.occurred_at,
+        headers.get("ce_specversion", "1.0"),
+        headers.get("content-type", "application/json"),
+        envelope.traceparent or "",
+        delivery.topic,
+        delivery.partition,
+        delivery.offset,
+        (delivery.value or b"{}").decode(),
+    ]
+
+
+class Warehouse:
+    """The analytics tables in ClickHouse, as the projection and the rebuild command see them."""
+
+    def __init__(self, clickhouse: ClickHouse) -> None:
+        self.clickhouse = clickhouse
+        self._erased: set[str] = set()
+
+    @property
+    def _db(self) -> str:
+        return f"`{self.clickhouse.database}`"
+
+    @property
+    def _on_cluster(self) -> str:
+        return f" ON CLUSTER '{self.clickhouse.cluster}'" if self.clickhouse.cluster else ""
+
+    async def create(self) -> None:
+        """Create every table and view (idempotent) and load the erased learners."""
+        for statement in ddl(self.clickhouse.database, self.clickhouse.cluster):
+            await self.clickhouse.command(statement)
+        rows = await self.clickhouse.query_rows(f"SELECT DISTINCT user_id FROM {self._db}.erasures")
+        self._erased = {str(row[0]) for row in rows}
+
+    async def reachable(self) -> bool:
+        """Whether ClickHouse answers and the ``events`` table is there (so a refused write is
+        about the events written, not about the store)."""
+        try:
+            await self.clickhouse.query_rows(f"SELECT 1 FROM {self._db}.events LIMIT 0")
+        except Exception:
+            return False
+        return True
+
+    async def write(self, items: Sequence[Projected]) -> None:
+        """Store a batch durably (the projection's sink); erase whoever it asks to erase."""
+        erasures = [item for item in items if item.envelope.event.event_name() == _ERASURE]
+        rows = [
+            event_row(item)
+            for item in items
+            if item.envelope.event.event_name() == _ERASURE or self._subject(item) not in self._erased
+        ]
+        if rows:
+            await self.clickhouse.insert("events", rows, EVENT_COLUMNS)
+        newly_erased: dict[str, UUID] = {}
+        for item in erasures:
+            event = item.envelope.event
+            assert isinstance(event, LearnerErasureRequested)
+            newly_erased[str(event.user_id)] = event.request_id
+        # a learner erased by another writer since we last looked: their rows must go too
+        subjects = {self._subject(item) for item in items} - set(newly_erased) - self._erased
+        if subjects:
+            found = await self.clickhouse.query_rows(
+                f"SELECT DISTINCT toString(user_id) FROM {self._db}.erasures"
+                " WHERE toString(user_id) IN {subjects:Array(String)}",
+                {"subjects": sorted(subjects)},
+            )
+            for (user_id,) in found:
+                newly_erased.setdefault(user_id, UUID(int=0))
+        for user_id, request_id in newly_erased.items():
+            await self.erase(user_id)
+            if request_id.int:
+                log.info(
+                    "learner erased from analytics",
+                    extra={"learner_id": user_id, "request_id": str(request_id)},
+                )
+
+    @staticmethod
+    def _subject(item: Projected) -> str:
+        return item.envelope.subject or item.envelope.event.subject()
+
+    async def erase(self, user_id: str) -> None:
+        """Delete every row about ``user_id`` (the erasure request itself stays, as a tombstone)."""
+        self._erased.add(user_id)
+        parameters = {"user": user_id}
+        for table, where in (
+            ("events", f"subject = {{user:String}} AND name != '{_ERASURE}'"),
+            ("activity", "learner_id = toUUID({user:String})"),
+            ("users", "user_id = toUUID({user:String})"),
+        ):
+            await self.clickhouse.command(
+                f"DELETE FROM {self._db}.{table}{self._on_cluster} WHERE {where}", parameters
+            )
+
+    async def rebuild(self) -> int:
+        """Re-derive every table from ``events``; returns how many events were replayed."""
+        for statement in rebuild_statements(self.clickhouse.database):
+            await self.clickhouse.command(statement)
+        rows = await self.clickhouse.query_rows(f"SELECT count() FROM {self._db}.events FINAL")
+        return int(rows[0][0])

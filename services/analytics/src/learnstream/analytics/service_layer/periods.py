@@ -1,0 +1,78 @@
+"""Report windows: ``7d``/``30d``/``90d``/``all`` or a custom range of local dates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from learnstream.analytics.domain.errors import InvalidQuery
+
+Period = Literal["7d", "30d", "90d", "all"]
+PERIOD_DAYS: dict[str, int] = {"7d": 7, "30d": 30, "90d": 90}
+MAX_RANGE_DAYS = 1096
+
+
+def zone(name: str) -> ZoneInfo:
+    """The IANA time zone ``name``, or a 422 that says it is unknown."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidQuery("timezone", f"{name!r} is not an IANA time zone such as Europe/Berlin") from exc
+
+
+@dataclass(frozen=True)
+class Window:
+    """``[start, end)`` in UTC, the previous window of the same length (if any), and the
+    time zone its days are counted in."""
+
+    start: datetime
+    end: datetime
+    previous_start: datetime | None
+    tz: str
+
+    @property
+    def days(self) -> list[date]:
+        """Every local day the window touches, in order."""
+        tzinfo = ZoneInfo(self.tz)
+        first = self.start.astimezone(tzinfo).date()
+        last = (self.end - timedelta(milliseconds=1)).astimezone(tzinfo).date()
+        count = max((last - first).days + 1, 0)
+        return [first + timedelta(days=i) for i in range(min(count, MAX_RANGE_DAYS))]
+
+
+def local_midnight(day: date, tz: str) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=ZoneInfo(tz)).astimezone(UTC)
+
+
+def window(
+    *,
+    now: datetime,
+    tz: str,
+    period: str | None,
+    start_date: date | None,
+    end_date: date | None,
+    first_event: datetime | None,
+) -> Window:
+    """The window a report covers; ``first_event`` starts ``all`` (now when there is none)."""
+    if start_date is not None or end_date is not None:
+        if start_date is None or end_date is None:
+            field = "startDate" if start_date is None else "endDate"
+            raise InvalidQuery(field, "a custom range needs both startDate and endDate")
+        if end_date < start_date:
+            raise InvalidQuery("endDate", "endDate is before startDate")
+        if (end_date - start_date).days + 1 > MAX_RANGE_DAYS:
+            raise InvalidQuery("endDate", f"a custom range covers at most {MAX_RANGE_DAYS} days")
+        start = local_midnight(start_date, tz)
+        end = local_midnight(end_date + timedelta(days=1), tz)
+        return Window(start, end, start - (end - start), tz)
+    period = period or "30d"
+    if period == "all":
+        start = min(first_event or now, now)
+        earliest = now - timedelta(days=MAX_RANGE_DAYS - 1)
+        return Window(max(start, earliest), now, None, tz)
+    if period not in PERIOD_DAYS:
+        raise InvalidQuery("period", f"period must be one of 7d, 30d, 90d, all; got {period!r}")
+    length = timedelta(days=PERIOD_DAYS[period])
+    return Window(now - length, now, now - 2 * length, tz)
