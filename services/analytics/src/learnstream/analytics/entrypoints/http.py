@@ -104,6 +104,145 @@ def build_router(
         await own_course(actor, course_id)
         return await reports.quiz_analytics(course_id, now=_now(now))
 
+    @router.get("/api/instructor/courses/{course_id}/students")
+    async def students(
+        course_id: UUID,
+        actor: CurrentActor,
+        sort: Annotated[
+            Literal["progress", "recent", "name", "timeSpent", "fastest"],
+            Query(description="progress, recent (last active), name, timeSpent or fastest (to complete)."),
+        ] = "progress",
+        filter: Annotated[
+            Literal["all", "active", "completed", "atRisk"], Query(description="Which students to list.")
+        ] = "all",
+        search: Annotated[str | None, Query(max_length=200, description="Part of the name.")] = None,
+        page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+        limit: Annotated[int, Query(ge=1, le=100, description="Page size (at most 100).")] = 20,
+        now: NowParam = None,
+    ) -> dict[str, Any]:
+        """The course's students with progress, time, last activity, status and risk flag."""
+        await own_course(actor, course_id)
+        return await reports.students(
+            course_id, now=_now(now), sort=sort, filter=filter, search=search, page=page, limit=limit
+        )
+
+    @router.get("/api/instructor/courses/{course_id}/students/at-risk")
+    async def at_risk(course_id: UUID, actor: CurrentActor, now: NowParam = None) -> dict[str, Any]:
+        """Students who are inactive, stuck or struggling, with the reason in words."""
+        await own_course(actor, course_id)
+        return await reports.at_risk(course_id, now=_now(now))
+
+    @router.get("/api/instructor/courses/{course_id}/students/{student_id}")
+    async def student_detail(
+        course_id: UUID, student_id: UUID, actor: CurrentActor, now: NowParam = None
+    ) -> dict[str, Any]:
+        """One student: timeline, lesson breakdown, stats and assistant summary."""
+        await own_course(actor, course_id)
+        return await reports.student_detail(course_id, student_id, now=_now(now))
+
+    @router.get("/api/instructor/courses/{course_id}/ai-analytics")
+    async def ai_analytics(
+        course_id: UUID,
+        actor: CurrentActor,
+        period: PeriodParam = None,
+        start_date: StartDate = None,
+        end_date: EndDate = None,
+        timezone: TimezoneParam = None,
+        now: NowParam = None,
+    ) -> dict[str, Any]:
+        """Assistant usage: questions, topics, recent questions, unanswered and satisfaction rates."""
+        await own_course(actor, course_id)
+        return await reports.ai_analytics(
+            course_id,
+            now=_now(now),
+            period=period or "all",
+            start_date=start_date,
+            end_date=end_date,
+            tz=timezone,
+        )
+
+    # --- creator, admin, learner ----------------------------------------------------------------
+
+    def instructor_of(actor: Actor, instructor_id: UUID | None) -> UUID:
+        if instructor_id is not None and instructor_id != actor.user_id:
+            if not actor.is_admin:
+                raise Problem(403, "Forbidden", "Only admins may look at another instructor's dashboard.")
+            return instructor_id
+        if not actor.can_teach:
+            raise Problem(403, "Forbidden", "The creator dashboard is for instructors.")
+        return actor.user_id
+
+    InstructorParam = Annotated[
+        UUID | None, Query(alias="instructorId", description="Admins only: whose dashboard.")
+    ]
+
+    @router.get("/api/creator/dashboard")
+    async def creator_dashboard(
+        actor: CurrentActor,
+        period: Annotated[Literal["7d", "30d", "90d"], Query(description="7d, 30d or 90d.")] = "30d",
+        timezone: TimezoneParam = None,
+        instructor_id: InstructorParam = None,
+        now: NowParam = None,
+    ) -> dict[str, Any]:
+        """Students, progress, engagement and assistant support across the instructor's courses."""
+        return await reports.creator_dashboard(
+            instructor_of(actor, instructor_id), now=_now(now), period=period, tz=timezone
+        )
+
+    @router.get("/api/creator/students")
+    async def creator_students(
+        actor: CurrentActor,
+        status: Annotated[Literal["all", "active", "at-risk", "inactive"], Query()] = "all",
+        progress: Annotated[Literal["0-25", "26-50", "51-75", "76-100"] | None, Query()] = None,
+        last_active: Annotated[
+            Literal["today", "week", "month", "inactive"] | None, Query(alias="lastActive")
+        ] = None,
+        search: Annotated[str | None, Query(max_length=200)] = None,
+        sort_by: Annotated[
+            Literal["name", "progress", "lastActive", "xp"], Query(alias="sortBy")
+        ] = "lastActive",
+        sort_order: Annotated[Literal["asc", "desc"] | None, Query(alias="sortOrder")] = None,
+        limit: Annotated[int, Query(ge=1, le=200, description="Page size (at most 200).")] = 50,
+        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+        instructor_id: InstructorParam = None,
+        now: NowParam = None,
+    ) -> dict[str, Any]:
+        """Every learner of the instructor's courses with progress, videos, XP and engagement tier."""
+        return await reports.creator_students(
+            instructor_of(actor, instructor_id),
+            now=_now(now),
+            status=status,
+            progress=progress,
+            last_active=last_active,
+            search=search,
+            sort_by=sort_by,
+            sort_order=sort_order,
+            limit=limit,
+            offset=offset,
+        )
+
+    @router.get("/api/admin/analytics/overview")
+    async def admin_overview(
+        actor: CurrentActor,
+        period: Annotated[Literal["7d", "30d", "90d"], Query(description="7d, 30d or 90d.")] = "30d",
+        now: NowParam = None,
+    ) -> dict[str, Any]:
+        """DAU, WAU, MAU, new users, enrollments, completion rate, top courses and instructors."""
+        if not actor.is_admin:
+            raise Problem(403, "Forbidden", "The platform overview is for admins.")
+        return await reports.admin_overview(now=_now(now), period=period)
+
+    @router.get("/api/learner/activity")
+    async def learner_activity(
+        actor: CurrentActor,
+        days: Annotated[int, Query(description="30 or 90 days.")] = 30,
+        now: NowParam = None,
+    ) -> dict[str, Any]:
+        """Time spent and lessons completed per local day of the caller."""
+        if days not in (30, 90):
+            raise InvalidQuery("days", f"days must be 30 or 90; got {days}")
+        return await reports.learner_activity(actor.user_id, now=_now(now), days=days)
+
     # --- operations -------------------------------------------------------------------------------
 
     @router.get("/api/analytics/freshness", dependencies=[require_service_token(service_token)])
