@@ -15,6 +15,7 @@ from uuid import UUID
 
 from learnstream.analytics.adapters.clickhouse import ClickHouse
 from learnstream.analytics.adapters.schema import ddl, rebuild_statements
+from learnstream.events.chat import ChatSessionDeleted
 from learnstream.events.codec import headers_to_dict
 from learnstream.events.identity import LearnerErasureRequested
 from learnstream.runtime.projection import Projected
@@ -40,6 +41,7 @@ EVENT_COLUMNS = (
 )
 
 _ERASURE = LearnerErasureRequested.event_name()
+_SESSION_DELETED = ChatSessionDeleted.event_name()
 
 
 def event_row(item: Projected) -> list[object]:
@@ -129,6 +131,39 @@ class Warehouse:
                     "learner erased from analytics",
                     extra={"learner_id": user_id, "request_id": str(request_id)},
                 )
+        await self._drop_deleted_conversations(items)
+
+    async def _drop_deleted_conversations(self, items: Sequence[Projected]) -> None:
+        """A conversation the learner deleted is dropped from every table, whichever arrives first:
+        the deletion (its event stays, as a tombstone) or the conversation's other events."""
+        sessions = {
+            str(session)
+            for item in items
+            if item.envelope.event.context == "chat"
+            and (session := getattr(item.envelope.event, "session_id", None)) is not None
+        }
+        if not sessions:
+            return
+        rows = await self.clickhouse.query_rows(
+            f"SELECT DISTINCT toString(session_id) FROM {self._db}.activity"
+            f" WHERE name = '{_SESSION_DELETED}' AND toString(session_id) IN {{sessions:Array(String)}}",
+            {"sessions": sorted(sessions)},
+        )
+        deleted = sorted(row[0] for row in rows)
+        if not deleted:
+            return
+        parameters = {"sessions": deleted}
+        await self.clickhouse.command(
+            f"DELETE FROM {self._db}.activity{self._on_cluster}"
+            f" WHERE name != '{_SESSION_DELETED}' AND toString(session_id) IN {{sessions:Array(String)}}",
+            parameters,
+        )
+        await self.clickhouse.command(
+            f"DELETE FROM {self._db}.events{self._on_cluster}"
+            f" WHERE context = 'chat' AND name != '{_SESSION_DELETED}'"
+            " AND JSONExtractString(data, 'session_id') IN {sessions:Array(String)}",
+            parameters,
+        )
 
     @staticmethod
     def _subject(item: Projected) -> str:

@@ -34,8 +34,6 @@ _VIEWING_SQL = "('LessonStarted', 'LessonTimeTracked', 'VideoProgressed')"
 _IN_WINDOW = (
     "time >= fromUnixTimestamp64Milli({s:Int64}, 'UTC') AND time < fromUnixTimestamp64Milli({e:Int64}, 'UTC')"
 )
-_KEPT = "session_id NOT IN (SELECT session_id FROM {db}.activity WHERE name = 'ChatSessionDeleted')"
-"""Chat rows of conversations the learner has not deleted."""
 _ENROLLING_SQL = "name IN ('EnrollmentCreated', 'EnrollmentCancelled')"
 _LATEST_ENROLLMENT = (
     "argMaxIf(name = 'EnrollmentCreated', (time, name = 'EnrollmentCancelled'), " + _ENROLLING_SQL
@@ -466,8 +464,7 @@ class Reports:
                    uniqExactIf(learner_id, name IN {_VIEWING_SQL}),
                    uniqExactIf(learner_id, name = 'LessonCompleted'),
                    sumIf(seconds, name = 'LessonTimeTracked'),
-                   countIf(name = 'ChatMessageSent' AND session_id NOT IN (
-                       SELECT session_id FROM {{db}}.activity WHERE name = 'ChatSessionDeleted'))
+                   countIf(name = 'ChatMessageSent')
             FROM {{db}}.activity FINAL
             WHERE course_id = {{c:UUID}} AND lesson_id IN {{lessons:Array(UUID)}}
             GROUP BY lesson_id
@@ -585,7 +582,7 @@ class Reports:
                     "segments": [
                         {
                             "start": k * SEGMENT_SECONDS,
-                            "end": min((k + 1) * SEGMENT_SECONDS, duration),
+                            "end": (k + 1) * SEGMENT_SECONDS,
                             "viewers": viewers_at.get((video.id, k), 0),
                         }
                         for k in range(count)
@@ -721,8 +718,6 @@ class Reports:
                     WHERE course_id = {{c:UUID}} AND name = 'ChatMessageSent'
                       AND lesson_id != toUUID({{zero:String}})
                       AND time >= now_ - toIntervalDay({{window:UInt32}}) AND time < now_
-                      AND session_id NOT IN (
-                          SELECT session_id FROM {{db}}.activity WHERE name = 'ChatSessionDeleted')
                     GROUP BY learner_id, lesson_id
                     HAVING asked >= {{questions:UInt32}}
                 )
@@ -885,7 +880,6 @@ class Reports:
             FROM {db}.activity FINAL
             WHERE course_id = {c:UUID} AND learner_id = {l:UUID}
               AND time < fromUnixTimestamp64Milli({now:Int64}, 'UTC')
-              AND session_id NOT IN (SELECT session_id FROM {db}.activity WHERE name = 'ChatSessionDeleted')
             ORDER BY time, event_id
             """,
             c=course_id,
@@ -925,7 +919,7 @@ class Reports:
         win = await self._window(
             course, now=now, tz=tz, period=period or "all", start_date=start_date, end_date=end_date
         )
-        window_sql = f"{_IN_WINDOW} AND {_KEPT}"
+        window_sql = _IN_WINDOW
         params = {"c": course_id, "s": ms(win.start), "e": ms(win.end), "tz": tz}
         totals = await self._rows(
             f"""
@@ -942,7 +936,7 @@ class Reports:
             f"""
             SELECT count(), countIf(helpful)
             FROM (
-                SELECT message_id, argMax(flag, (time, event_id)) = 1 AS helpful
+                SELECT message_id, argMax(flag, (time, 1 - flag)) = 1 AS helpful
                 FROM {{db}}.activity FINAL
                 WHERE course_id = {{c:UUID}} AND name = 'AssistantReplyRated' AND {window_sql}
                 GROUP BY message_id
@@ -1086,7 +1080,7 @@ class Reports:
             learners.setdefault(pair["learner"], []).append(pair)
         current = {learner: rows for learner, rows in learners.items() if any(p["enrolled"] for p in rows)}
         names = await self._names(list(current))
-        xp = await self._xp(list(current), now)
+        xp = await self._xp(instructor_id, list(current), now)
         students = []
         for learner, rows in current.items():
             enrolled = [p for p in rows if p["enrolled"]]
@@ -1161,14 +1155,17 @@ class Reports:
         )
         return {row[0]: row[1] for row in rows if row[1]}
 
-    async def _xp(self, users: list[UUID], now: datetime) -> dict[UUID, int]:
+    async def _xp(self, instructor_id: UUID, users: list[UUID], now: datetime) -> dict[UUID, int]:
+        """XP the learners earned in the instructor's courses."""
         if not users:
             return {}
         rows = await self._rows(
             "SELECT learner_id, sum(value) FROM {db}.activity FINAL"
             " WHERE name = 'XpAwarded' AND learner_id IN {u:Array(UUID)}"
+            " AND course_id IN (SELECT course_id FROM {db}.course_profiles WHERE instructor_id = {i:UUID})"
             " AND time < fromUnixTimestamp64Milli({now:Int64}, 'UTC') GROUP BY learner_id",
             u=users,
+            i=instructor_id,
             now=ms(now),
         )
         return {row[0]: int(row[1]) for row in rows}
@@ -1197,22 +1194,43 @@ class Reports:
             "tz": tz,
         }
         in_window = _IN_WINDOW
-        kept = _KEPT
+        before_end = "time < fromUnixTimestamp64Milli({e:Int64}, 'UTC')"
+        before_start = "time < fromUnixTimestamp64Milli({s:Int64}, 'UTC')"
+        in_previous = "time >= fromUnixTimestamp64Milli({ps:Int64}, 'UTC') AND " + before_start
         totals = await self._rows(
             f"""
             SELECT
-                groupUniqArrayIf(learner_id, name IN {_ACTIVITY_SQL} AND {in_window}),
-                uniqExactIf(learner_id, name IN {_ACTIVITY_SQL}
-                    AND time >= fromUnixTimestamp64Milli({{ps:Int64}}, 'UTC')
-                    AND time < fromUnixTimestamp64Milli({{s:Int64}}, 'UTC')),
                 uniqExactIf((learner_id, lesson_id), name = 'VideoProgressed' AND {in_window}),
                 uniqExactIf((learner_id, quiz_id), name = 'QuizSubmitted' AND flag = 1 AND {in_window}),
                 sumIf(seconds, name = 'LessonTimeTracked' AND {in_window}),
-                uniqExactIf(view_id, name = 'LessonTimeTracked' AND {in_window}),
-                countIf(name = 'ChatMessageSent' AND {in_window} AND {kept}),
-                countIf(name = 'AssistantReplied' AND flag = 1 AND {in_window} AND {kept})
+                uniqExactIf(view_id, name IN {_VIEWING_SQL} AND {in_window}),
+                countIf(name = 'ChatMessageSent' AND {in_window}),
+                countIf(name = 'AssistantReplied' AND flag = 1 AND {in_window}),
+                countIf(name = 'EnrollmentCreated' AND {in_window}),
+                countIf(name = 'EnrollmentCreated' AND {in_previous})
             FROM {{db}}.activity FINAL
             WHERE {courses}
+            """,
+            **params,
+        )
+        actives = await self._rows(
+            f"""
+            SELECT countIf(enrolled_e AND active_w), countIf(enrolled_s AND active_p)
+            FROM (
+                SELECT learner_id, max(enrolled_e) AS enrolled_e, max(enrolled_s) AS enrolled_s,
+                       max(active_w) AS active_w, max(active_p) AS active_p
+                FROM (
+                    SELECT learner_id, course_id,
+                           {_LATEST_ENROLLMENT} AND {before_end}) AS enrolled_e,
+                           {_LATEST_ENROLLMENT} AND {before_start}) AS enrolled_s,
+                           countIf(name IN {_ACTIVITY_SQL} AND {in_window}) > 0 AS active_w,
+                           countIf(name IN {_ACTIVITY_SQL} AND {in_previous}) > 0 AS active_p
+                    FROM {{db}}.activity FINAL
+                    WHERE {courses}
+                    GROUP BY learner_id, course_id
+                )
+                GROUP BY learner_id
+            )
             """,
             **params,
         )
@@ -1240,9 +1258,9 @@ class Reports:
             f"""
             SELECT count(), countIf(helpful)
             FROM (
-                SELECT message_id, argMax(flag, (time, event_id)) = 1 AS helpful
+                SELECT message_id, argMax(flag, (time, 1 - flag)) = 1 AS helpful
                 FROM {{db}}.activity FINAL
-                WHERE {courses} AND name = 'AssistantReplyRated' AND {in_window} AND {kept}
+                WHERE {courses} AND name = 'AssistantReplyRated' AND {in_window}
                 GROUP BY message_id
             )
             """,
@@ -1252,32 +1270,25 @@ class Reports:
             f"""
             SELECT trimBoth(replaceRegexpAll(lowerUTF8(text), '\\s+', ' ')) AS question, count() AS asked
             FROM {{db}}.activity FINAL
-            WHERE {courses} AND name = 'ChatMessageSent' AND {in_window} AND {kept}
+            WHERE {courses} AND name = 'ChatMessageSent' AND {in_window}
             GROUP BY question
             ORDER BY asked DESC, question ASC
             LIMIT 5
             """,
             **params,
         )
-        active_learners, active_before, videos, quizzes, seconds, views, asked, answered = totals[0]
-        active = {learner for learner in active_learners if learner in enrolled_now}
-        new_window = sum(1 for t in first_enrollment.values() if win.start <= t < win.end)
-        new_before = sum(1 for t in first_enrollment.values() if win.previous_start <= t < win.start)
+        videos, quizzes, seconds, views, asked, answered, new_window, new_before = (int(v) for v in totals[0])
+        active, active_before = (int(v) for v in actives[0])
         month_ago = now - timedelta(days=30)
         per_day = {row[0]: int(row[1]) for row in daily}
         rated, helpful = (int(v) for v in ratings[0])
         return {
             "students": {
                 "total": len(enrolled_now),
-                "active": len(active),
-                "activePercentage": ratio(len(active), len(enrolled_now)),
-                "newThisMonth": sum(
-                    1 for learner, t in first_enrollment.items() if t >= month_ago and learner in enrolled_now
-                ),
-                "trends": {
-                    "active": change(len(active_learners), int(active_before)),
-                    "new": change(new_window, new_before),
-                },
+                "active": active,
+                "activePercentage": ratio(active, len(enrolled_now)),
+                "newThisMonth": sum(1 for t in first_enrollment.values() if t >= month_ago),
+                "trends": {"active": change(active, active_before), "new": change(new_window, new_before)},
             },
             "progress": {
                 "avgCompletion": r1(sum(p["progress"] for p in current) / len(current)) if current else 0.0,

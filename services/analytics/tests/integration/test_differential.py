@@ -1,0 +1,241 @@
+"""Differential tests: every analytics answer equals an independent pure-Python computation.
+
+A seeded workload (several weeks, several time zones, every persona) is published on
+the topics out of order; once the projection has caught up, each report is compared
+with :class:`.reference.Reference` computed from the same events. Publishing every
+event a second time must change nothing.
+
+The workload ends at a fixed instant in the past and every report is asked ``now=``
+that instant, so events other tests publish on the shared broker (at the real time)
+fall outside every window.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from learnstream.devstack.workload import Workload, generate
+
+from .conftest import AnalyticsApi
+from .reference import Reference
+
+pytestmark = pytest.mark.integration
+
+ADMIN = (UUID(int=1), "admin")
+PERIODS = ("7d", "30d", "90d", "all")
+
+
+@dataclass
+class Projected:
+    workload: Workload
+    reference: Reference
+    catch_up_seconds: float
+
+
+@pytest.fixture(scope="module")
+async def projected(analytics: AnalyticsApi) -> AsyncIterator[Projected]:
+    workload = generate(seed=11, learners=160)
+    shuffled = list(workload.events)
+    random.Random(3).shuffle(shuffled)  # one learner's events arrive in any order
+    started = time.perf_counter()
+    await analytics.publish(shuffled)
+    await analytics.caught_up()
+    elapsed = time.perf_counter() - started
+    print(f"{len(shuffled)} events projected and visible in {elapsed:.2f}s")
+    yield Projected(workload, Reference(workload.events), elapsed)
+
+
+def _iso(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return value
+
+
+def assert_matches(actual: Any, expected: Any, where: str = "") -> None:
+    """``actual`` (the API's JSON) holds everything ``expected`` (the reference) says."""
+    if isinstance(expected, dict):
+        assert isinstance(actual, dict), f"{where}: {actual!r} is not an object"
+        for key, value in expected.items():
+            assert key in actual, f"{where}.{key} is missing"
+            assert_matches(actual[key], value, f"{where}.{key}")
+    elif isinstance(expected, list):
+        assert isinstance(actual, list), f"{where}: {actual!r} is not a list"
+        assert len(actual) == len(expected), f"{where}: {len(actual)} items, expected {len(expected)}"
+        for index, (a, e) in enumerate(zip(actual, expected, strict=True)):
+            assert_matches(a, e, f"{where}[{index}]")
+    elif isinstance(expected, float) and isinstance(actual, int | float):
+        assert actual == pytest.approx(expected, abs=0.051), f"{where}: {actual} != {expected}"
+    elif isinstance(expected, UUID):
+        assert actual == str(expected), f"{where}: {actual} != {expected}"
+    else:
+        assert actual == _iso(expected), f"{where}: {actual!r} != {expected!r}"
+
+
+def by_id(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {str(item["id"]): item for item in items}
+
+
+def owner(workload: Workload, course_id: UUID) -> tuple[UUID, str]:
+    course = next(c for c in workload.courses if c.course_id == course_id)
+    return course.instructor_id, "instructor"
+
+
+async def test_course_analytics_match_for_every_period(analytics: AnalyticsApi, projected: Projected) -> None:
+    workload, reference, now = projected.workload, projected.reference, projected.workload.now
+    for course in workload.courses:
+        base = f"/api/instructor/courses/{course.course_id}"
+        actor = owner(workload, course.course_id)
+        for period in PERIODS:
+            actual = await analytics.get(f"{base}/analytics", actor, period=period, now=now.isoformat())
+            expected = reference.course_analytics(course.course_id, now=now, period=period)
+            assert_matches(actual, expected, f"{course.title} {period}")
+            assert actual["freshness"]["asOf"] is not None
+        start, end = (now - timedelta(days=20)).date(), (now - timedelta(days=6)).date()
+        actual = await analytics.get(
+            f"{base}/analytics",
+            actor,
+            startDate=start.isoformat(),
+            endDate=end.isoformat(),
+            now=now.isoformat(),
+        )
+        expected = reference.course_analytics(course.course_id, now=now, start_date=start, end_date=end)
+        assert_matches(actual, expected, f"{course.title} {start}..{end}")
+
+
+async def test_lessons_videos_and_quizzes_match(analytics: AnalyticsApi, projected: Projected) -> None:
+    workload, reference, now = projected.workload, projected.reference, projected.workload.now
+    for course in workload.courses:
+        base = f"/api/instructor/courses/{course.course_id}"
+        actor = owner(workload, course.course_id)
+        lessons = await analytics.get(f"{base}/lessons/analytics", actor, now=now.isoformat())
+        assert_matches(lessons["lessons"], reference.lessons(course.course_id, now=now), "lessons")
+        videos = await analytics.get(f"{base}/videos/analytics", actor, now=now.isoformat())
+        assert_matches(videos["videos"], reference.videos(course.course_id, now=now), "videos")
+        quizzes = await analytics.get(f"{base}/quizzes/analytics", actor, now=now.isoformat())
+        assert_matches(quizzes, reference.quizzes(course.course_id, now=now), "quizzes")
+
+
+async def test_students_and_at_risk_match(analytics: AnalyticsApi, projected: Projected) -> None:
+    workload, reference, now = projected.workload, projected.reference, projected.workload.now
+    reasons_seen: set[str] = set()
+    for course in workload.courses:
+        base = f"/api/instructor/courses/{course.course_id}"
+        actor = owner(workload, course.course_id)
+        listed = await analytics.get(f"{base}/students", actor, limit=100, now=now.isoformat())
+        expected = reference.students(course.course_id, now=now)
+        assert listed["pagination"]["total"] == len(expected)
+        pages = listed["students"]
+        page = 2
+        while len(pages) < len(expected):
+            more = await analytics.get(f"{base}/students", actor, limit=100, page=page, now=now.isoformat())
+            pages += more["students"]
+            page += 1
+        actual_by_id = by_id(pages)
+        assert set(actual_by_id) == {str(s["id"]) for s in expected}
+        for student in expected:
+            assert_matches(actual_by_id[str(student["id"])], student, f"student {student['id']}")
+        risky = await analytics.get(f"{base}/students/at-risk", actor, now=now.isoformat())
+        expected_risk = by_id(reference.at_risk(course.course_id, now=now))
+        assert set(by_id(risky["students"])) == set(expected_risk)
+        for learner_id, student in by_id(risky["students"]).items():
+            assert_matches(student, expected_risk[learner_id], f"at-risk {learner_id}")
+            assert student["details"]
+            reasons_seen.update(student["reasons"])
+    assert reasons_seen == {"inactive", "stuck", "struggling"}
+
+
+async def test_assistant_analytics_match(analytics: AnalyticsApi, projected: Projected) -> None:
+    workload, reference, now = projected.workload, projected.reference, projected.workload.now
+    for course in workload.courses:
+        actor = owner(workload, course.course_id)
+        for period in ("30d", "all"):
+            actual = await analytics.get(
+                f"/api/instructor/courses/{course.course_id}/ai-analytics",
+                actor,
+                period=period,
+                now=now.isoformat(),
+            )
+            assert_matches(actual, reference.ai(course.course_id, now=now, period=period), f"ai {period}")
+
+
+async def test_creator_and_admin_analytics_match(analytics: AnalyticsApi, projected: Projected) -> None:
+    workload, reference, now = projected.workload, projected.reference, projected.workload.now
+    tiers_seen: set[str] = set()
+    for instructor in workload.instructors:
+        actor = (instructor.user_id, "instructor")
+        for period in ("7d", "30d", "90d"):
+            actual = await analytics.get("/api/creator/dashboard", actor, period=period, now=now.isoformat())
+            expected = reference.creator_dashboard(instructor.user_id, now=now, period=period)
+            assert_matches(actual, expected, f"creator {period}")
+        listed = await analytics.get("/api/creator/students", actor, limit=200, now=now.isoformat())
+        expected_students = by_id(reference.creator_students(instructor.user_id, now=now))
+        assert listed["total"] == len(expected_students)
+        for learner_id, student in by_id(listed["students"]).items():
+            assert_matches(student, expected_students[learner_id], f"creator student {learner_id}")
+            tiers_seen.add(student["tier"])
+    assert tiers_seen == {"highly_engaged", "engaged", "moderate", "low_engagement", "at_risk", "inactive"}
+    for period in ("7d", "30d", "90d"):
+        actual = await analytics.get(
+            "/api/admin/analytics/overview", ADMIN, period=period, now=now.isoformat()
+        )
+        assert_matches(actual, reference.admin_overview(now=now, period=period), f"admin {period}")
+
+
+async def test_learner_activity_matches(analytics: AnalyticsApi, projected: Projected) -> None:
+    workload, reference, now = projected.workload, projected.reference, projected.workload.now
+    for learner in workload.learners[:40]:
+        for days in (30, 90):
+            actual = await analytics.get(
+                "/api/learner/activity", (learner.user_id, "student"), days=days, now=now.isoformat()
+            )
+            expected = reference.learner_activity(learner.user_id, now=now, days=days)
+            assert_matches(actual["activityData"], expected, f"activity {learner.user_id} {days}")
+
+
+async def test_delivering_every_event_again_changes_nothing(
+    analytics: AnalyticsApi, projected: Projected
+) -> None:
+    workload, now = projected.workload, projected.workload.now
+    course = workload.courses[0]
+    actor = owner(workload, course.course_id)
+    paths = [
+        f"/api/instructor/courses/{course.course_id}/analytics",
+        f"/api/instructor/courses/{course.course_id}/lessons/analytics",
+        f"/api/instructor/courses/{course.course_id}/students/at-risk",
+        f"/api/instructor/courses/{course.course_id}/ai-analytics",
+    ]
+
+    async def snapshot() -> list[Any]:
+        answers = []
+        for path in paths:
+            answer = await analytics.get(path, actor, period="all", now=now.isoformat())
+            answer.pop("freshness", None)
+            answers.append(answer)
+        return answers
+
+    before = await snapshot()
+    await analytics.publish(workload.events)
+    await analytics.caught_up()
+    assert await snapshot() == before
+
+
+async def test_an_erased_learner_leaves_no_trace(analytics: AnalyticsApi, projected: Projected) -> None:
+    workload = projected.workload
+    erased = workload.erased_learner_id
+    assert erased is not None
+    rows = await analytics.app.state.warehouse.clickhouse.query_rows(
+        "SELECT (SELECT count() FROM analytics_it.activity WHERE learner_id = {u:UUID})"
+        " + (SELECT count() FROM analytics_it.users WHERE user_id = {u:UUID})"
+        " + (SELECT count() FROM analytics_it.events WHERE subject = toString({u:UUID})"
+        "    AND name != 'LearnerErasureRequested')",
+        {"u": erased},
+    )
+    assert rows[0][0] == 0
