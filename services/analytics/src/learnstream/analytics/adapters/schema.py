@@ -3,7 +3,10 @@
 ``events`` holds every event as it came off the bus (all CloudEvents attributes and
 the JSON data); everything else is derived from it by materialized views, so the
 projection writes one table and rebuilding a derived table is re-running its
-view's ``SELECT`` over ``events``. Every table is a ReplacingMergeTree whose sorting
+view's ``SELECT`` over ``events``. ``activity`` has one row per learner event with
+the fields the reports need; ``users``, ``courses``, ``outline`` and ``quizzes`` keep
+every version of people and courses, and the ``*_profiles`` / ``current_*`` views
+give the latest. Every table is a ReplacingMergeTree whose sorting
 key ends with the event id: a redelivered event lands on the same key, and queries
 read with ``FINAL`` so counts are exact at once, not after background merges.
 
@@ -171,21 +174,25 @@ TABLES: tuple[Table, ...] = (
 )
 
 
-def _activity(view: str, name: str, columns: dict[str, str]) -> Projection:
-    """One event type into ``activity``; columns not named take their defaults."""
-    selected = {
-        "event_id": "event_id",
-        "name": "name",
-        "time": "time",
-        "learner_id": _uuid("learner_id"),
-        "course_id": _uuid("course_id"),
-        **columns,
-    }
-    return Projection(view, "activity", selected, f"FROM {{db}}.events\nWHERE name = '{name}'")
-
-
-_LESSON = {"lesson_id": _uuid("lesson_id")}
-_VIEW = {**_LESSON, "view_id": _uuid("view_id")}
+ACTIVITY_EVENTS = (
+    "EnrollmentCreated",
+    "EnrollmentCancelled",
+    "LessonStarted",
+    "LessonTimeTracked",
+    "VideoProgressed",
+    "LessonCompleted",
+    "QuizSubmitted",
+    "CourseMilestoneReached",
+    "CourseCompleted",
+    "InstructorNoteAdded",
+    "ChatSessionStarted",
+    "ChatMessageSent",
+    "AssistantReplied",
+    "AssistantReplyRated",
+    "ChatSessionDeleted",
+    "XpAwarded",
+)
+"""The learner events ``activity`` holds, one row each."""
 
 
 def _from(*names: str) -> str:
@@ -193,46 +200,53 @@ def _from(*names: str) -> str:
     return f"FROM {{db}}.events\nWHERE name IN ({listed})"
 
 
+def _first_uuid(*fields: str) -> str:
+    """The first of ``fields`` the event has, as a UUID (events name their reference differently)."""
+    found = ", ".join(f"JSONExtractString(data, '{field}')" for field in fields)
+    return f"toUUIDOrZero(arrayFirst(x -> x != '', [{found}]))"
+
+
+# One view for every learner event: every insert runs each view once, so a view per
+# event type would multiply the cost of a batch by the number of types. Fields keep
+# their catalog names, so most columns are the same extraction for every event.
 PROJECTIONS: tuple[Projection, ...] = (
-    _activity("activity_enrollment_created", "EnrollmentCreated", {"ref_id": _uuid("enrollment_id")}),
-    _activity("activity_enrollment_cancelled", "EnrollmentCancelled", {"ref_id": _uuid("enrollment_id")}),
-    _activity("activity_lesson_started", "LessonStarted", _VIEW),
-    _activity(
-        "activity_lesson_time", "LessonTimeTracked", {**_VIEW, "seconds": "JSONExtractUInt(data, 'seconds')"}
-    ),
-    _activity(
-        "activity_video",
-        "VideoProgressed",
+    Projection(
+        "activity_mv",
+        "activity",
         {
-            **_VIEW,
+            "event_id": "event_id",
+            "name": "name",
+            "time": "time",
+            "learner_id": _uuid("learner_id"),
+            "course_id": _uuid("course_id"),
+            "lesson_id": _uuid("lesson_id"),
+            "view_id": _uuid("view_id"),
+            "quiz_id": _uuid("quiz_id"),
+            "session_id": _uuid("session_id"),
+            "message_id": _uuid("message_id"),
+            "ref_id": _first_uuid("enrollment_id", "reply_to_message_id", "note_id"),
+            "seconds": "JSONExtractUInt(data, 'seconds')",
+            "total_seconds": "JSONExtractUInt(data, 'total_seconds_spent')",
+            "value": (
+                "multiIf(name = 'VideoProgressed', JSONExtractFloat(data, 'watched_percentage'),"
+                " name = 'QuizSubmitted', JSONExtractFloat(data, 'score_percentage'),"
+                " name = 'XpAwarded', JSONExtractFloat(data, 'amount'),"
+                " JSONExtractFloat(data, 'completion_percentage'))"
+            ),
+            "milestone": "JSONExtractUInt(data, 'milestone')",
+            "attempt": "JSONExtractUInt(data, 'attempt_number')",
+            "days": "JSONExtractUInt(data, 'days_to_complete')",
             "position": "JSONExtractUInt(data, 'position_seconds')",
             "duration": "JSONExtractUInt(data, 'duration_seconds')",
-            "value": "JSONExtractFloat(data, 'watched_percentage')",
+            "flag": (
+                "JSONExtractBool(data, 'passed') OR JSONExtractBool(data, 'answered')"
+                " OR JSONExtractBool(data, 'helpful')"
+            ),
             "ranges": (
                 "arrayMap(r -> (toUInt32(JSONExtractUInt(r, 'from_seconds')),"
                 " toUInt32(JSONExtractUInt(r, 'to_seconds'))),"
                 " JSONExtractArrayRaw(data, 'watched_ranges'))"
             ),
-        },
-    ),
-    _activity(
-        "activity_lesson_completed",
-        "LessonCompleted",
-        {
-            **_LESSON,
-            "total_seconds": "JSONExtractUInt(data, 'total_seconds_spent')",
-            "value": "JSONExtractFloat(data, 'completion_percentage')",
-        },
-    ),
-    _activity(
-        "activity_quiz",
-        "QuizSubmitted",
-        {
-            **_LESSON,
-            "quiz_id": _uuid("quiz_id"),
-            "attempt": "JSONExtractUInt(data, 'attempt_number')",
-            "value": "JSONExtractFloat(data, 'score_percentage')",
-            "flag": "JSONExtractBool(data, 'passed')",
             "question_ids": (
                 "arrayMap(q -> toUUIDOrZero(JSONExtractString(q, 'question_id')),"
                 " JSONExtractArrayRaw(data, 'question_results'))"
@@ -241,60 +255,12 @@ PROJECTIONS: tuple[Projection, ...] = (
                 "arrayMap(q -> toUInt8(JSONExtractBool(q, 'correct')),"
                 " JSONExtractArrayRaw(data, 'question_results'))"
             ),
-        },
-    ),
-    _activity(
-        "activity_milestone",
-        "CourseMilestoneReached",
-        {
-            "milestone": "JSONExtractUInt(data, 'milestone')",
-            "value": "JSONExtractFloat(data, 'completion_percentage')",
-        },
-    ),
-    _activity(
-        "activity_course_completed",
-        "CourseCompleted",
-        {
-            "ref_id": _uuid("enrollment_id"),
-            "days": "JSONExtractUInt(data, 'days_to_complete')",
-            "total_seconds": "JSONExtractUInt(data, 'total_seconds_spent')",
-        },
-    ),
-    _activity("activity_note", "InstructorNoteAdded", {"ref_id": _uuid("note_id")}),
-    _activity("activity_chat_started", "ChatSessionStarted", {**_LESSON, "session_id": _uuid("session_id")}),
-    _activity(
-        "activity_chat_message",
-        "ChatMessageSent",
-        {
-            **_LESSON,
-            "session_id": _uuid("session_id"),
-            "message_id": _uuid("message_id"),
-            "text": "JSONExtractString(data, 'text')",
-        },
-    ),
-    _activity(
-        "activity_chat_reply",
-        "AssistantReplied",
-        {
-            "session_id": _uuid("session_id"),
-            "message_id": _uuid("message_id"),
-            "ref_id": _uuid("reply_to_message_id"),
-            "flag": "JSONExtractBool(data, 'answered')",
             "latency_ms": "JSONExtractUInt(data, 'latency_ms')",
             "tokens": "JSONExtractUInt(data, 'prompt_tokens') + JSONExtractUInt(data, 'completion_tokens')",
+            "text": "if(name = 'ChatMessageSent', JSONExtractString(data, 'text'), '')",
         },
+        _from(*ACTIVITY_EVENTS),
     ),
-    _activity(
-        "activity_chat_rating",
-        "AssistantReplyRated",
-        {
-            "session_id": _uuid("session_id"),
-            "message_id": _uuid("message_id"),
-            "flag": "JSONExtractBool(data, 'helpful')",
-        },
-    ),
-    _activity("activity_chat_deleted", "ChatSessionDeleted", {"session_id": _uuid("session_id")}),
-    _activity("activity_xp", "XpAwarded", {"value": "JSONExtractFloat(data, 'amount')"}),
     Projection(
         "users_mv",
         "users",
