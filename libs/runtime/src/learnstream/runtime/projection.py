@@ -279,6 +279,18 @@ class BatchProjection:
         await self._dead_letters.publish(records)
         EVENTS.labels(self.name, "dead_lettered").inc(len(records))
 
+    async def replay(self) -> list[str]:
+        """Read every assigned partition again from its first offset (call with :attr:`lock` held,
+        after emptying the sink). Returns the partitions rewound."""
+        consumer = self._consumer or getattr(self._subscriber, "consumer", None)
+        if consumer is None:
+            raise RuntimeError(f"projection {self.name} is not consuming yet")
+        assigned = sorted(consumer.assignment())
+        if assigned:
+            await consumer.seek_to_beginning(*assigned)
+        self._partitions.clear()
+        return [f"{tp.topic}/{tp.partition}" for tp in assigned]
+
     # -- freshness ---------------------------------------------------------------------------
 
     async def freshness(self, now: datetime | None = None) -> Freshness:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from uuid import UUID
 
 from learnstream.analytics.adapters.clickhouse import ClickHouse
-from learnstream.analytics.adapters.schema import ddl, rebuild_statements
+from learnstream.analytics.adapters.schema import DERIVED_TABLES, ddl, rebuild_statements
 from learnstream.events.chat import ChatSessionDeleted
 from learnstream.events.codec import headers_to_dict
 from learnstream.events.identity import LearnerErasureRequested
@@ -181,6 +181,12 @@ class Warehouse:
             await self.clickhouse.command(
                 f"DELETE FROM {self._db}.{table}{self._on_cluster} WHERE {where}", parameters
             )
+
+    async def clear(self) -> None:
+        """Empty every table, ``events`` included (before replaying the topics); erased
+        learners stay remembered, so the replay drops their events again."""
+        for table in ("events", *DERIVED_TABLES):
+            await self.clickhouse.command(f"TRUNCATE TABLE IF EXISTS {self._db}.{table}{self._on_cluster}")
 
     async def rebuild(self) -> int:
         """Re-derive every table from ``events``; returns how many events were replayed."""

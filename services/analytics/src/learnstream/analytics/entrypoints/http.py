@@ -251,11 +251,24 @@ def build_router(
         return await reports.freshness()
 
     @router.post("/api/analytics/rebuild", dependencies=[require_service_token(service_token)])
-    async def rebuild() -> dict[str, Any]:
-        """Re-derive every table from the stored events (the raw ``events`` table)."""
+    async def rebuild(
+        source: Annotated[
+            Literal["events", "topics"],
+            Query(
+                alias="from",
+                description="events: re-derive every table from the stored raw events (fast); "
+                "topics: empty everything and read the topics again from their first offset.",
+            ),
+        ] = "events",
+    ) -> dict[str, Any]:
+        """Rebuild every projection from scratch; writes pause meanwhile, nothing is lost."""
         async with projection.lock:
-            events = await warehouse.rebuild()
-        return {"rebuilt": True, "events": events}
+            if source == "events":
+                events = await warehouse.rebuild()
+                return {"from": source, "events": events}
+            await warehouse.clear()
+            partitions = await projection.replay()
+        return {"from": source, "partitions": partitions}
 
     return router
 
