@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,7 +41,7 @@ class Projected:
 
 
 @pytest.fixture(scope="module")
-async def projected(analytics: AnalyticsApi) -> AsyncIterator[Projected]:
+async def projected(analytics: AnalyticsApi) -> Projected:
     workload = generate(seed=11, learners=160)
     shuffled = list(workload.events)
     random.Random(3).shuffle(shuffled)  # one learner's events arrive in any order
@@ -51,7 +50,7 @@ async def projected(analytics: AnalyticsApi) -> AsyncIterator[Projected]:
     await analytics.caught_up()
     elapsed = time.perf_counter() - started
     print(f"{len(shuffled)} events projected and visible in {elapsed:.2f}s")
-    yield Projected(workload, Reference(workload.events), elapsed)
+    return Projected(workload, Reference(workload.events), elapsed)
 
 
 def _iso(value: Any) -> Any:
@@ -243,7 +242,9 @@ async def test_an_erased_learner_leaves_no_trace(analytics: AnalyticsApi, projec
 
 
 @pytest.mark.parametrize("source", ["events", "topics"])
-async def test_a_rebuild_gives_the_same_numbers(analytics: AnalyticsApi, projected: Projected, source: str) -> None:
+async def test_a_rebuild_gives_the_same_numbers(
+    analytics: AnalyticsApi, projected: Projected, source: str
+) -> None:
     workload, now = projected.workload, projected.workload.now
     course = workload.courses[1]
     actor = owner(workload, course.course_id)
@@ -258,3 +259,21 @@ async def test_a_rebuild_gives_the_same_numbers(analytics: AnalyticsApi, project
     before.pop("freshness")
     after.pop("freshness")
     assert after == before
+
+
+async def test_the_documented_example_queries_run(analytics: AnalyticsApi, projected: Projected) -> None:
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[4] / "docs" / "analytics.md").read_text()
+    blocks = re.findall(r"```sql\n(.*?)```", doc, flags=re.DOTALL)
+    queries = [q.strip() for block in blocks for q in block.split(";") if q.strip()]
+    assert len(queries) == 3
+    course = str(projected.workload.courses[0].course_id)
+    clickhouse = analytics.app.state.warehouse.clickhouse
+    for query in queries:
+        sql = query.replace("00000000-0000-0000-0000-000000000000", course).replace(
+            "learnstream.", "analytics_it."
+        )
+        rows = await clickhouse.query_rows(sql)
+        assert rows, query

@@ -51,6 +51,8 @@ HOST = "127.0.0.1"
 POSTGRES_PORT = 55432
 KAFKA_PORT = 9092
 REDIS_PORT = 56379
+ANALYST_PORT = 8123
+"""The analytics service's read-only ClickHouse-compatible endpoint for analysts."""
 MAX_BACKOFF = 30.0
 STABLE_AFTER = 60.0  # a service up this long has its backoff reset
 
@@ -93,6 +95,7 @@ def service_env(
     broker: TansuBroker,
     redis: RedisServer,
     data_dir: Path,
+    analyst_port: int = ANALYST_PORT,
 ) -> dict[str, str]:
     """The environment of one service process in the embedded stack."""
     env = dict(os.environ)
@@ -114,6 +117,7 @@ def service_env(
             "LEARNSTREAM_KAFKA_IDEMPOTENT_PRODUCER": "false",
             "LEARNSTREAM_REDIS_URL": redis.url,
             "LEARNSTREAM_CLICKHOUSE_URL": f"chdb://{(data_dir / 'clickhouse').absolute()}",
+            "LEARNSTREAM_ANALYST_HTTP_PORT": str(analyst_port),
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -259,6 +263,7 @@ class Stack:
     def __init__(self, data_dir: Path, port_offset: int = 0) -> None:
         self.data_dir = data_dir.absolute()
         self.ports = {name: SERVICE_PORTS[name] + port_offset for name in SERVICES}
+        self.analyst_port = ANALYST_PORT + port_offset
         logs = self.data_dir / "logs"
         self.postgres = EmbeddedPostgres(
             "postgres",
@@ -319,6 +324,7 @@ class Stack:
                 broker=self.broker,
                 redis=self.redis,
                 data_dir=self.data_dir,
+                analyst_port=self.analyst_port,
             )
             service = ServiceProcess(name, self.ports[name], env, on_start=self._remember_children)
             self.services.append(service)
@@ -334,7 +340,9 @@ class Stack:
             f"  Kafka        {kafka}   (scripts/kcat -L -b {kafka})\n"
             f"  PostgreSQL   postgresql://postgres@{HOST}:{self.postgres.port}/learnstream_<service>\n"
             f"  Redis        {self.redis.url}\n"
-            f"  ClickHouse   chDB in the analytics process, data in {self.data_dir / 'clickhouse'}\n"
+            f"  ClickHouse   chDB in the analytics process, data in {self.data_dir / 'clickhouse'};\n"
+            f"               analysts (read-only): clickhouse_connect.get_client(host='{HOST}',"
+            f" port={self.analyst_port})\n"
             f"  Logs         {self.data_dir / 'logs'}\n"
             "Press Ctrl-C to stop.\n"
         )
