@@ -873,7 +873,8 @@ def test_k8s_clickhouse_cluster_sketch() -> None:
     assert chi["apiVersion"] == CHI_API
     assert chk["apiVersion"] == CHK_API
     [cluster] = chi["spec"]["configuration"]["clusters"]
-    assert cluster["layout"] == {"shardsCount": 2, "replicasCount": 2}
+    # one shard: every replica holds all data (sharding needs Distributed tables, not built yet)
+    assert cluster["layout"] == {"shardsCount": 1, "replicasCount": 2}
     assert cluster["name"] == config_map(docs)["LEARNSTREAM_CLICKHOUSE_CLUSTER"]
     [keeper_cluster] = chk["spec"]["configuration"]["clusters"]
     assert keeper_cluster["layout"]["replicasCount"] == 3

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import httpx
 import pytest
@@ -52,6 +52,7 @@ class AnalyticsApi:
 async def analytics(infra: Infra, clickhouse_url: str) -> AsyncIterator[AnalyticsApi]:
     settings = Settings(
         env="test",
+        service_name=f"analytics-{uuid4().hex[:8]}",  # a consumer group of its own
         database_url=await infra.new_database("analytics"),
         kafka_bootstrap_servers=infra.kafka_bootstrap_servers,
         clickhouse_url=clickhouse_url,

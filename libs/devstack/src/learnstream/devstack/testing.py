@@ -157,6 +157,13 @@ async def running(app: Any) -> AsyncIterator[None]:
         await task
 
 
+@pytest.fixture(scope="session")
+def clickhouse_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The chDB DSN of this test run. chDB opens one data path per process for the life of
+    the process, so every test shares this one and keeps its data in a database of its own."""
+    return f"chdb://{tmp_path_factory.mktemp('chdb')}/clickhouse"
+
+
 @pytest.fixture
 async def database_url(infra: Infra) -> str:
     """A fresh database for one test."""

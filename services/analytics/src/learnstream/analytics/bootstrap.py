@@ -10,7 +10,7 @@ from learnstream.analytics import __doc__ as _PACKAGE_DOC
 from learnstream.analytics.adapters.clickhouse import ClickHouse
 from learnstream.analytics.adapters.warehouse import Warehouse
 from learnstream.analytics.config import Settings
-from learnstream.analytics.entrypoints import http
+from learnstream.analytics.entrypoints import analyst, http
 from learnstream.analytics.service_layer.reports import Reports, Thresholds
 from learnstream.events import CONTEXTS, topic_name
 from learnstream.runtime.projection import BatchProjection
@@ -54,10 +54,12 @@ def build(settings: Settings | None = None) -> FastAPI:
         ),
     )
     if settings.analyst_http_port:
-        from learnstream.analytics.entrypoints import analyst
-
+        # a handle of its own, so an analyst's long query does not hold up the projection
+        analysts = ClickHouse(settings.clickhouse_url, settings.clickhouse_database)
+        runtime.on_startup.append(analysts.connect)
+        runtime.on_shutdown.append(analysts.close)
         endpoint = analyst.build_analyst_app(
-            clickhouse, max_execution_seconds=settings.analyst_max_execution_seconds
+            analysts, max_execution_seconds=settings.analyst_max_execution_seconds
         )
         runtime.background.append(
             functools.partial(

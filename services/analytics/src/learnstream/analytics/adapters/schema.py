@@ -11,7 +11,8 @@ key ends with the event id: a redelivered event lands on the same key, and queri
 read with ``FINAL`` so counts are exact at once, not after background merges.
 
 With a cluster name the same DDL runs ``ON CLUSTER`` with replicated engines (one
-shard, every replica holds all data). ``docs/analytics.md`` documents the tables
+shard, every replica holds all data; sharding would need Distributed tables keyed by
+learner, which is not built yet). ``docs/analytics.md`` documents the tables
 for analysts.
 """
 
@@ -429,9 +430,10 @@ DERIVED_TABLES: tuple[str, ...] = tuple(table.name for table in TABLES if table.
 """Tables rebuilt from ``events``."""
 
 
-def rebuild_statements(database: str) -> list[str]:
+def rebuild_statements(database: str, cluster: str = "") -> list[str]:
     """Re-derive every table from ``events``: empty them, then re-run each view's SELECT."""
-    statements = [f"TRUNCATE TABLE IF EXISTS `{database}`.{table}" for table in DERIVED_TABLES]
+    on_cluster = f" ON CLUSTER '{cluster}'" if cluster else ""
+    statements = [f"TRUNCATE TABLE IF EXISTS `{database}`.{table}{on_cluster}" for table in DERIVED_TABLES]
     for projection in PROJECTIONS:
         columns = ", ".join(projection.columns)
         statements.append(

@@ -89,6 +89,13 @@ class Warehouse:
             await self.clickhouse.command(statement)
         rows = await self.clickhouse.query_rows(f"SELECT DISTINCT user_id FROM {self._db}.erasures")
         self._erased = {str(row[0]) for row in rows}
+        if self.clickhouse.embedded:
+            # chDB spends about two seconds on a process's first client-side insert; pay it
+            # now, into a table that keeps nothing, rather than on the first events
+            await self.clickhouse.command(
+                f"CREATE TABLE IF NOT EXISTS {self._db}.warm_up (x UInt8) ENGINE = Null"
+            )
+            await self.clickhouse.insert("warm_up", [[1]], ["x"])
 
     async def reachable(self) -> bool:
         """Whether ClickHouse answers and the ``events`` table is there (so a refused write is
@@ -190,7 +197,7 @@ class Warehouse:
 
     async def rebuild(self) -> int:
         """Re-derive every table from ``events``; returns how many events were replayed."""
-        for statement in rebuild_statements(self.clickhouse.database):
+        for statement in rebuild_statements(self.clickhouse.database, self.clickhouse.cluster):
             await self.clickhouse.command(statement)
         rows = await self.clickhouse.query_rows(f"SELECT count() FROM {self._db}.events FINAL")
         return int(rows[0][0])
