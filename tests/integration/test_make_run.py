@@ -193,6 +193,49 @@ async def test_a_course_created_on_the_stack_reaches_its_topic(stack: Supervisor
     assert any("ce_type=learnstream.catalog.CourseStructureChanged.v1" in line for line in lines)
 
 
+async def test_analysts_query_the_stack_with_clickhouse_connect(stack: Supervisor) -> None:
+    import clickhouse_connect
+
+    progress = f"http://127.0.0.1:{SERVICE_PORTS['progress'] + OFFSET}"
+    headers = {
+        "X-Service-Token": DEV_SERVICE_TOKEN,
+        "X-Actor-Id": str(uuid.uuid4()),
+        "X-Actor-Role": "instructor",
+    }
+    body = {
+        "title": "Analysts' course",
+        "category": "testing",
+        "difficulty": "beginner",
+        "sections": [
+            {"title": "One", "lessons": [{"title": "Only", "contentType": "article", "durationSeconds": 60}]}
+        ],
+    }
+    async with httpx.AsyncClient(base_url=progress, headers=headers) as client:
+        created = await client.post("/api/instructor/courses", json=body)
+    assert created.status_code == 201, created.text
+    course_id = created.json()["id"]
+
+    def titles() -> list[str]:
+        analyst = clickhouse_connect.get_client(host="127.0.0.1", port=8123 + OFFSET)
+        try:
+            rows = analyst.query(
+                "SELECT title FROM learnstream.course_profiles WHERE course_id = {c:UUID}",
+                parameters={"c": course_id},
+            ).result_rows
+            with pytest.raises(Exception, match=r"(?i)read-?only"):  # the endpoint refuses writes
+                analyst.command("DROP TABLE learnstream.events")
+            return [row[0] for row in rows]
+        finally:
+            analyst.close()
+
+    deadline = time.monotonic() + 30
+    found: list[str] = []
+    while not found and time.monotonic() < deadline:
+        found = await asyncio.to_thread(titles)
+        await asyncio.sleep(0.2)
+    assert found == ["Analysts' course"]
+
+
 PUBLISHES = {
     "gateway": {"learnstream.identity"},
     "progress": {"learnstream.catalog", "learnstream.progress"},
