@@ -1,0 +1,209 @@
+"""The base of the analytics reports: shared definitions, helpers and reference data.
+
+The definitions are those of ``docs/analytics.md``; each query reads the tables of
+:mod:`learnstream.analytics.adapters.schema` with ``FINAL`` (one row per event id).
+Times travel as epoch milliseconds and come back as UTC; day and hour buckets are
+computed by ClickHouse in the time zone the caller resolved.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+from uuid import UUID
+
+from learnstream.analytics.adapters.clickhouse import ClickHouse
+from learnstream.analytics.domain.errors import NotFound
+from learnstream.analytics.service_layer.periods import Window, window, zone
+from learnstream.runtime.projection import BatchProjection
+
+ACTIVITY = (
+    "LessonStarted",
+    "LessonTimeTracked",
+    "VideoProgressed",
+    "LessonCompleted",
+    "QuizSubmitted",
+    "ChatMessageSent",
+)
+ACTIVITY_SQL = "(" + ", ".join(f"'{name}'" for name in ACTIVITY) + ")"
+VIEWING_SQL = "('LessonStarted', 'LessonTimeTracked', 'VideoProgressed')"
+IN_WINDOW = (
+    "time >= fromUnixTimestamp64Milli({s:Int64}, 'UTC') AND time < fromUnixTimestamp64Milli({e:Int64}, 'UTC')"
+)
+ENROLLING_SQL = "name IN ('EnrollmentCreated', 'EnrollmentCancelled')"
+LATEST_ENROLLMENT = (
+    "argMaxIf(name = 'EnrollmentCreated', (time, name = 'EnrollmentCancelled'), " + ENROLLING_SQL
+)
+LATEST_PROGRESS = "argMaxIf(value, (time, value), name = 'LessonCompleted'"
+ZERO = UUID(int=0)
+SEGMENT_SECONDS = 5
+FUNNEL = (
+    ("enrolled", "Enrolled"),
+    ("started", "Started"),
+    ("progress25", "25% complete"),
+    ("progress50", "50% complete"),
+    ("progress75", "75% complete"),
+    ("completed", "Completed"),
+)
+STATS = (
+    "totalStudents",
+    "activeStudents",
+    "averageProgress",
+    "totalTimeSpent",
+    "completionRate",
+    "averageTimeToComplete",
+)
+DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def ms(moment: datetime) -> int:
+    """Epoch milliseconds, the way times are passed to ClickHouse."""
+    return int(moment.timestamp() * 1000)
+
+
+def r1(value: float | None) -> float | None:
+    """One decimal, for percentages and averages (``None`` stays ``None``)."""
+    if value is None or math.isnan(value):
+        return None
+    return round(value, 1)
+
+
+def ratio(part: float, whole: float) -> float:
+    """``part / whole`` in percent with one decimal; 0 when there is nothing to divide by."""
+    return round(part * 100 / whole, 1) if whole else 0.0
+
+
+def change(current: float | None, previous: float | None) -> float | None:
+    if current is None or previous is None or previous == 0:
+        return None
+    return round((current - previous) * 100 / previous, 1)
+
+
+def utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def iso(value: datetime | None) -> str | None:
+    return utc(value).isoformat(timespec="milliseconds").replace("+00:00", "Z") if value else None
+
+
+def fallback_name(user_id: UUID | str) -> str:
+    return f"Learner {str(user_id).replace('-', '')[:8]}"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """When a learner counts as at risk (see ``docs/analytics.md``)."""
+
+    inactive_days: int = 7
+    stuck_days: int = 14
+    quiz_failures: int = 3
+    questions: int = 5
+    window_days: int = 14
+
+
+@dataclass(frozen=True)
+class Course:
+    id: UUID
+    instructor_id: UUID
+    title: str
+    category: str
+    difficulty: str
+    status: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Lesson:
+    id: UUID
+    title: str
+    section_title: str
+    position: int
+    content_type: str
+    duration: int
+
+
+class ReportsBase:
+    """What every report needs: the store, the projection's freshness, courses, lessons, people."""
+
+    def __init__(self, clickhouse: ClickHouse, projection: BatchProjection, thresholds: Thresholds) -> None:
+        self.ch = clickhouse
+        self.projection = projection
+        self.thresholds = thresholds
+
+    @property
+    def db(self) -> str:
+        return f"`{self.ch.database}`"
+
+    async def _rows(self, sql: str, **parameters: Any) -> Sequence[Sequence[Any]]:
+        return await self.ch.query_rows(sql.replace("{db}", self.db), parameters)
+
+    async def freshness(self, now: datetime | None = None) -> dict[str, Any]:
+        state = await self.projection.freshness(now)
+        return {"lagMs": state.lag_ms, "asOf": iso(state.as_of)}
+
+    # -- reference data ----------------------------------------------------------------------
+
+    async def course(self, course_id: UUID) -> Course:
+        rows = await self._rows(
+            "SELECT course_id, instructor_id, title, category, difficulty, status, created_at"
+            " FROM {db}.course_profiles WHERE course_id = {c:UUID}",
+            c=course_id,
+        )
+        if not rows:
+            raise NotFound(f"course {course_id} not found")
+        row = rows[0]
+        return Course(row[0], row[1], row[2], row[3], row[4], row[5], utc(row[6]))
+
+    async def timezone_of(self, user_id: UUID) -> str:
+        rows = await self._rows(
+            "SELECT timezone FROM {db}.user_profiles WHERE user_id = {u:UUID}",
+            u=user_id,
+        )
+        name = rows[0][0] if rows else "UTC"
+        try:
+            zone(name)
+        except Exception:
+            return "UTC"
+        return str(name)
+
+    async def _tz(self, override: str | None, owner: UUID) -> str:
+        if override:
+            zone(override)
+            return override
+        return await self.timezone_of(owner)
+
+    async def lessons_of(self, course_id: UUID) -> list[Lesson]:
+        rows = await self._rows(
+            "SELECT lesson_id, lesson_title, section_title, position, content_type, duration"
+            " FROM {db}.current_lessons WHERE course_id = {c:UUID} ORDER BY position",
+            c=course_id,
+        )
+        return [Lesson(r[0], r[1], r[2], int(r[3]), r[4], int(r[5])) for r in rows]
+
+    async def _first_event(self, course: Course) -> datetime:
+        rows = await self._rows(
+            "SELECT min(time), count() FROM {db}.activity WHERE course_id = {c:UUID}", c=course.id
+        )
+        first = course.created_at
+        if rows and rows[0][1]:
+            first = min(first, utc(rows[0][0]))
+        return first
+
+    async def _window(
+        self,
+        course: Course,
+        *,
+        now: datetime,
+        tz: str,
+        period: str | None,
+        start_date: date | None,
+        end_date: date | None,
+    ) -> Window:
+        first = await self._first_event(course) if period == "all" else None
+        return window(
+            now=now, tz=tz, period=period, start_date=start_date, end_date=end_date, first_event=first
+        )
