@@ -56,7 +56,7 @@ async def test_an_event_arrives_at_another_service_exactly_once(infra: Infra, un
     )
     consumer = EventConsumer(unique("test-consumer"), session_factory(consumer_db), publisher)
     applied: list[uuid.UUID] = []
-    consumer_trace_ids: list[int] = []
+    consumer_trace_ids: dict[uuid.UUID, int] = {}
 
     @consumer.on(UserRegistered)
     async def add_learner(event: UserRegistered, ctx: HandlerContext) -> None:
@@ -65,7 +65,7 @@ async def test_an_event_arrives_at_another_service_exactly_once(infra: Infra, un
             {"u": event.user_id, "n": event.display_name},
         )
         applied.append(event.event_id)
-        consumer_trace_ids.append(trace.get_current_span().get_span_context().trace_id)
+        consumer_trace_ids[event.event_id] = trace.get_current_span().get_span_context().trace_id
 
     consumer.attach(broker)
     await broker.start()
@@ -100,9 +100,10 @@ async def test_an_event_arrives_at_another_service_exactly_once(infra: Infra, un
             ).all()
         assert rows == [("Ada",)]
         assert applied.count(event.event_id) == 1
-        assert duplicates_seen(consumer.name) == 1
+        # the topic is shared with other tests, whose redeliveries this new group also reads
+        assert duplicates_seen(consumer.name) >= 1
         # and the consumer's work belongs to the trace of the request that appended the event
-        assert consumer_trace_ids == [request_span.get_span_context().trace_id]
+        assert consumer_trace_ids[event.event_id] == request_span.get_span_context().trace_id
     finally:
         await broker.stop()
         await publisher.stop()
