@@ -105,6 +105,9 @@ class Runtime:
             ],
             acks="all",
             enable_idempotence=settings.kafka_idempotent_producer,
+            # FastStream logs every message received and processed; at INFO that is a line
+            # per event (per batch for projections), which drowns the service's own logs
+            log_level=logging.DEBUG,
         )
         for context in publishes:
             _document_publisher(router, context)
