@@ -280,6 +280,23 @@ async def test_the_client_cannot_switch_read_only_off(analyst: Analyst) -> None:
     assert "Cannot modify 'readonly' setting in readonly mode" in sent_anyway.text
 
 
+async def test_a_parameter_is_never_pasted_into_the_sql(analyst: Analyst, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-LINE\n")
+    attacks = [
+        # a placeholder-looking client setting once made clickhouse-connect format the SQL
+        # client-side, pasting the parameter's text into a statement the check never saw
+        {"log_comment": "{x:", "param_x": f"' || file('{secret}') || '"},
+        {"log_comment": "{x:", "param_x": "' AS v) SETTINGS readonly = 0 --"},
+    ]
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{analyst.port}") as http:
+        for attack in attacks:
+            answer = await http.get("/", params={"query": "SELECT '%(x)s' AS v", **attack})
+            assert "TOP-SECRET" not in answer.text
+            assert answer.status_code == 200, answer.text
+            assert answer.text == "%(x)s\n"
+
+
 async def test_errors_are_answered_the_way_clickhouse_answers_them(analyst: Analyst) -> None:
     client = await analyst.client()
 

@@ -36,7 +36,9 @@ class Settings(ServiceSettings):
         default="127.0.0.1", description="Interface of the read-only ClickHouse HTTP endpoint for analysts."
     )
     analyst_http_port: int = Field(
-        default=8123, ge=0, description="Port of the analysts' endpoint; 0 turns it off (production)."
+        default=0,
+        ge=0,
+        description="Port of the analysts' read-only endpoint (make run: 8123); 0, the default, turns it off.",
     )
     analyst_max_execution_seconds: int = Field(
         default=30, ge=1, description="Longest an analyst's query may run."

@@ -612,7 +612,11 @@ class AnalystEndpoint:
     async def _run(self, incoming: _Request) -> tuple[str, bytes, list[tuple[str, str]]]:
         canonical = await self._canonical(incoming.sql)
         statement = split_statement(canonical)
-        explained = await self._engine(f"EXPLAIN AST {canonical}", incoming.parameters)
+        # the parameters are those the checked statement has placeholders for, bound the same way
+        # in the check and in the run: never decided on text the check did not see (client
+        # settings), which would let clickhouse-connect paste a value into the SQL instead
+        bound = _placeholders_in(canonical, incoming.parameters) or {}
+        explained = await self._engine(f"EXPLAIN AST {canonical}", {}, bound)
         nodes = parse_explain_ast(explained.decode())
         verdict = judge(nodes, statement.settings_clauses)
         if verdict.refusal is not None:
@@ -633,7 +637,7 @@ class AnalystEndpoint:
             readonly=2 if verdict.reads_only_settings_table else 1,
         )
         sql = executable_sql(statement, nodes[0].kind, settings, output_format)
-        return output_format, await self._engine(sql, incoming.parameters), requested
+        return output_format, await self._engine(sql, {}, bound), requested
 
     async def _canonical(self, sql: str) -> str:
         """ClickHouse's own single-line rendering of ``sql``, which must be exactly one statement."""
@@ -672,7 +676,7 @@ class AnalystEndpoint:
     ) -> bytes:
         bound = parameters if parameters is not None else _placeholders_in(sql, escaped_parameters)
         try:
-            return await self._clickhouse.raw_query(sql, parameters=bound)
+            return await self._clickhouse.raw_query(sql, parameters=bound or None)
         except Exception as exc:
             raise ClickHouseError.from_engine(exc) from exc
 
