@@ -38,7 +38,7 @@ class Settings(ServiceSettings):
     analyst_http_port: int = Field(
         default=0,
         ge=0,
-        description="Port of the analysts' read-only endpoint (make run: 8123); 0, the default, turns it off.",
+        description="Port of the analysts' read-only endpoint (make run: 8123); 0 (default) is off.",
     )
     analyst_max_execution_seconds: int = Field(
         default=30, ge=1, description="Longest an analyst's query may run."
