@@ -277,3 +277,64 @@ async def test_the_documented_example_queries_run(analytics: AnalyticsApi, proje
         )
         rows = await clickhouse.query_rows(sql)
         assert rows, query
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"timezone": "America"}, "timezone"),  # a directory of the zone database
+        ({"timezone": "right/UTC"}, "timezone"),  # Python knows it, ClickHouse does not
+        ({"timezone": "x" * 300}, "timezone"),
+        ({"startDate": "9999-12-31", "endDate": "9999-12-31"}, "startDate"),
+        ({"startDate": "0001-01-01", "endDate": "0001-01-02", "timezone": "Asia/Tokyo"}, "startDate"),
+        ({"now": "0001-01-01T00:00:00Z"}, "now"),
+        ({"now": "2026-04-15T12:00:00"}, "now"),
+        ({"startDate": "2026-04-10", "endDate": "2026-04-01"}, "endDate"),
+    ],
+)
+async def test_unusable_parameters_are_a_422_naming_them(
+    analytics: AnalyticsApi, projected: Projected, params: dict[str, str], field: str
+) -> None:
+    course = projected.workload.courses[0]
+    user, role = owner(projected.workload, course.course_id)
+    response = await analytics.http.get(
+        f"/api/instructor/courses/{course.course_id}/analytics",
+        params=params,
+        headers={"X-Service-Token": DEV_SERVICE_TOKEN, "X-Actor-Id": str(user), "X-Actor-Role": role},
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert [error["field"] for error in response.json()["errors"]] == [field]
+
+
+async def test_only_the_courses_instructor_sees_its_analytics(
+    analytics: AnalyticsApi, projected: Projected
+) -> None:
+    course = projected.workload.courses[0]
+    user, _ = owner(projected.workload, course.course_id)
+    path = f"/api/instructor/courses/{course.course_id}/students"
+    for actor, status in [
+        ((user, "instructor"), 200),
+        ((user, "student"), 404),  # demoted: no longer an instructor
+        ((UUID(int=7), "instructor"), 404),  # someone else's course answers as an unknown one
+        ((UUID(int=1), "admin"), 200),
+    ]:
+        response = await analytics.http.get(
+            path,
+            headers={
+                "X-Service-Token": DEV_SERVICE_TOKEN,
+                "X-Actor-Id": str(actor[0]),
+                "X-Actor-Role": actor[1],
+            },
+        )
+        assert response.status_code == status, (actor, response.text)
+    learner = (projected.workload.learners[0].user_id, "student")
+    overview = await analytics.http.get(
+        "/api/admin/analytics/overview",
+        headers={
+            "X-Service-Token": DEV_SERVICE_TOKEN,
+            "X-Actor-Id": str(learner[0]),
+            "X-Actor-Role": "student",
+        },
+    )
+    assert overview.status_code == 403

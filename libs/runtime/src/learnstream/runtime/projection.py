@@ -193,11 +193,14 @@ class BatchProjection:
             if items:
                 await self._write(items)
                 BATCH_SIZE.labels(self.name).observe(len(items))
+        # setdefault: a replay may have forgotten the partitions while this batch waited
         for record in batch:
-            state = self._partitions[TopicPartition(record.topic, record.partition)]
+            tp = TopicPartition(record.topic, record.partition)
+            state = self._partitions.setdefault(tp, _Partition(next_offset=record.offset))
             state.next_offset = max(state.next_offset, record.offset + 1)
         for item in items:
-            state = self._partitions[TopicPartition(item.delivery.topic, item.delivery.partition)]
+            tp = TopicPartition(item.delivery.topic, item.delivery.partition)
+            state = self._partitions.setdefault(tp, _Partition(next_offset=item.delivery.offset))
             event_time = item.envelope.event.occurred_at
             if state.last_event_time is None or event_time > state.last_event_time:
                 state.last_event_time = event_time
@@ -287,6 +290,9 @@ class BatchProjection:
             raise RuntimeError(f"projection {self.name} is not consuming yet")
         assigned = sorted(consumer.assignment())
         if assigned:
+            # committed too, so a restart or rebalance before the replay ends resumes it
+            beginnings = await consumer.beginning_offsets(assigned)
+            await consumer.commit(dict(beginnings))
             await consumer.seek_to_beginning(*assigned)
         self._partitions.clear()
         return [f"{tp.topic}/{tp.partition}" for tp in assigned]
@@ -301,19 +307,27 @@ class BatchProjection:
             consumer = getattr(self._subscriber, "consumer", None)
         if consumer is None:
             return Freshness(None, None)
-        assigned = consumer.assignment()
-        if not assigned:
+        try:
+            assigned = consumer.assignment()
+            if not assigned:
+                return Freshness(None, None)
+            moments: list[datetime | None] = []
+            for tp in assigned:
+                highwater = consumer.highwater(tp)
+                polled = consumer.last_poll_timestamp(tp)
+                state = self._partitions.get(tp)
+                if state is not None:
+                    position = state.next_offset
+                else:
+                    position = await asyncio.wait_for(consumer.position(tp), 1.0)
+                if highwater is not None and polled is not None and position >= highwater:
+                    moments.append(datetime.fromtimestamp(polled / 1000, UTC))
+                else:
+                    moments.append(state.last_event_time if state is not None else None)
+        except Exception:
+            # a rebalance between reading the assignment and a partition, or no broker:
+            # unknown is the honest answer, and a report must not fail for it
             return Freshness(None, None)
-        moments: list[datetime | None] = []
-        for tp in assigned:
-            highwater = consumer.highwater(tp)
-            polled = consumer.last_poll_timestamp(tp)
-            state = self._partitions.get(tp)
-            position = state.next_offset if state is not None else await consumer.position(tp)
-            if highwater is not None and polled is not None and position >= highwater:
-                moments.append(datetime.fromtimestamp(polled / 1000, UTC))
-            else:
-                moments.append(state.last_event_time if state is not None else None)
         if any(moment is None for moment in moments):
             return Freshness(None, None)
         as_of = min(m for m in moments if m is not None)

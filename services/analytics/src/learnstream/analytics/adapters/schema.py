@@ -430,13 +430,17 @@ DERIVED_TABLES: tuple[str, ...] = tuple(table.name for table in TABLES if table.
 """Tables rebuilt from ``events``."""
 
 
-def rebuild_statements(database: str, cluster: str = "") -> list[str]:
-    """Re-derive every table from ``events``: empty them, then re-run each view's SELECT."""
-    on_cluster = f" ON CLUSTER '{cluster}'" if cluster else ""
-    statements = [f"TRUNCATE TABLE IF EXISTS `{database}`.{table}{on_cluster}" for table in DERIVED_TABLES]
+def rebuild_statements(database: str) -> list[str]:
+    """Re-derive every table from ``events``: empty them, then re-run each view's SELECT.
+
+    Truncation replicates by itself on replicated tables; the inserts switch off the
+    replicated block deduplication, which would otherwise skip a second identical rebuild.
+    """
+    statements = [f"TRUNCATE TABLE IF EXISTS `{database}`.{table}" for table in DERIVED_TABLES]
     for projection in PROJECTIONS:
         columns = ", ".join(projection.columns)
         statements.append(
             f"INSERT INTO `{database}`.{projection.target} ({columns})\n{projection.select(database)}"
+            "\nSETTINGS insert_deduplicate = 0"
         )
     return statements

@@ -69,7 +69,11 @@ def event_row(item: Projected) -> list[object]:
 
 
 class Warehouse:
-    """The analytics tables in ClickHouse, as the projection and the rebuild command see them."""
+    """The analytics tables in ClickHouse, as the projection and the rebuild command see them.
+
+    Deletes and truncations run without ``ON CLUSTER``: on replicated tables they replicate
+    by themselves, and running them on every replica would queue each one several times.
+    """
 
     def __init__(self, clickhouse: ClickHouse) -> None:
         self.clickhouse = clickhouse
@@ -80,8 +84,9 @@ class Warehouse:
         return f"`{self.clickhouse.database}`"
 
     @property
-    def _on_cluster(self) -> str:
-        return f" ON CLUSTER '{self.clickhouse.cluster}'" if self.clickhouse.cluster else ""
+    def _consistent(self) -> str:
+        """On a cluster, read what every replica has acknowledged (another writer's erasure)."""
+        return " SETTINGS select_sequential_consistency = 1" if self.clickhouse.cluster else ""
 
     async def create(self) -> None:
         """Create every table and view (idempotent) and load the erased learners."""
@@ -126,7 +131,7 @@ class Warehouse:
         if subjects:
             found = await self.clickhouse.query_rows(
                 f"SELECT DISTINCT toString(user_id) FROM {self._db}.erasures"
-                " WHERE toString(user_id) IN {subjects:Array(String)}",
+                " WHERE toString(user_id) IN {subjects:Array(String)}" + self._consistent,
                 {"subjects": sorted(subjects)},
             )
             for (user_id,) in found:
@@ -161,12 +166,12 @@ class Warehouse:
             return
         parameters = {"sessions": deleted}
         await self.clickhouse.command(
-            f"DELETE FROM {self._db}.activity{self._on_cluster}"
+            f"DELETE FROM {self._db}.activity"
             f" WHERE name != '{_SESSION_DELETED}' AND toString(session_id) IN {{sessions:Array(String)}}",
             parameters,
         )
         await self.clickhouse.command(
-            f"DELETE FROM {self._db}.events{self._on_cluster}"
+            f"DELETE FROM {self._db}.events"
             f" WHERE context = 'chat' AND name != '{_SESSION_DELETED}'"
             " AND JSONExtractString(data, 'session_id') IN {sessions:Array(String)}",
             parameters,
@@ -178,26 +183,25 @@ class Warehouse:
 
     async def erase(self, user_id: str) -> None:
         """Delete every row about ``user_id`` (the erasure request itself stays, as a tombstone)."""
-        self._erased.add(user_id)
         parameters = {"user": user_id}
         for table, where in (
             ("events", f"subject = {{user:String}} AND name != '{_ERASURE}'"),
             ("activity", "learner_id = toUUID({user:String})"),
             ("users", "user_id = toUUID({user:String})"),
         ):
-            await self.clickhouse.command(
-                f"DELETE FROM {self._db}.{table}{self._on_cluster} WHERE {where}", parameters
-            )
+            await self.clickhouse.command(f"DELETE FROM {self._db}.{table} WHERE {where}", parameters)
+        # only now: a failed delete is retried with the batch, which finds the learner again
+        self._erased.add(user_id)
 
     async def clear(self) -> None:
         """Empty every table, ``events`` included (before replaying the topics); erased
         learners stay remembered, so the replay drops their events again."""
         for table in ("events", *DERIVED_TABLES):
-            await self.clickhouse.command(f"TRUNCATE TABLE IF EXISTS {self._db}.{table}{self._on_cluster}")
+            await self.clickhouse.command(f"TRUNCATE TABLE IF EXISTS {self._db}.{table}")
 
     async def rebuild(self) -> int:
         """Re-derive every table from ``events``; returns how many events were replayed."""
-        for statement in rebuild_statements(self.clickhouse.database, self.clickhouse.cluster):
+        for statement in rebuild_statements(self.clickhouse.database):
             await self.clickhouse.command(statement)
         rows = await self.clickhouse.query_rows(f"SELECT count() FROM {self._db}.events FINAL")
         return int(rows[0][0])

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 
 from learnstream.analytics.adapters.warehouse import Warehouse
 from learnstream.analytics.domain.errors import InvalidQuery, NotFound
+from learnstream.analytics.service_layer.periods import within_range
 from learnstream.analytics.service_layer.reports import Course, Reports
 from learnstream.runtime.actors import Actor, actor_dependency, require_service_token
 from learnstream.runtime.problems import Problem, problem_response
@@ -44,7 +45,7 @@ def _now(value: datetime | None) -> datetime:
         return datetime.now(UTC)
     if value.tzinfo is None:
         raise InvalidQuery("now", "now must carry a time zone offset, e.g. 2026-11-22T10:00:00Z")
-    return value.astimezone(UTC)
+    return within_range("now", value.astimezone(UTC))
 
 
 def build_router(
@@ -59,7 +60,7 @@ def build_router(
             course = await reports.course(course_id)
         except NotFound:
             raise NotFound(f"course {course_id} not found") from None
-        if not actor.owns(course.instructor_id):
+        if not actor.can_teach or not actor.owns(course.instructor_id):
             raise NotFound(f"course {course_id} not found")
         return course
 

@@ -16,7 +16,7 @@ from typing import Any
 from uuid import UUID
 
 from learnstream.analytics.adapters.clickhouse import ClickHouse
-from learnstream.analytics.domain.errors import NotFound
+from learnstream.analytics.domain.errors import InvalidQuery, NotFound
 from learnstream.analytics.service_layer.periods import Window, window, zone
 from learnstream.runtime.projection import BatchProjection
 
@@ -40,6 +40,8 @@ LATEST_ENROLLMENT = (
 LATEST_PROGRESS = "argMaxIf(value, (time, value), name = 'LessonCompleted'"
 ZERO = UUID(int=0)
 SEGMENT_SECONDS = 5
+MAX_SEGMENTS = 24 * 3600 // SEGMENT_SECONDS
+"""Segments of a video reported at most (a day of video): a bogus range cannot blow them up."""
 FUNNEL = (
     ("enrolled", "Enrolled"),
     ("started", "Started"),
@@ -133,6 +135,7 @@ class ReportsBase:
         self.ch = clickhouse
         self.projection = projection
         self.thresholds = thresholds
+        self._zones: frozenset[str] | None = None
 
     @property
     def db(self) -> str:
@@ -158,21 +161,27 @@ class ReportsBase:
         row = rows[0]
         return Course(row[0], row[1], row[2], row[3], row[4], row[5], utc(row[6]))
 
+    async def _known_zones(self) -> frozenset[str]:
+        """The time zones ClickHouse can load (Python's list differs at the edges, e.g. right/*)."""
+        if self._zones is None:
+            rows = await self._rows("SELECT time_zone FROM system.time_zones")
+            self._zones = frozenset(row[0] for row in rows)
+        return self._zones
+
     async def timezone_of(self, user_id: UUID) -> str:
+        """The user's time zone; UTC when unknown or not one ClickHouse can use."""
         rows = await self._rows(
             "SELECT timezone FROM {db}.user_profiles WHERE user_id = {u:UUID}",
             u=user_id,
         )
-        name = rows[0][0] if rows else "UTC"
-        try:
-            zone(name)
-        except Exception:
-            return "UTC"
-        return str(name)
+        name = str(rows[0][0]) if rows else "UTC"
+        return name if name in await self._known_zones() else "UTC"
 
     async def _tz(self, override: str | None, owner: UUID) -> str:
         if override:
             zone(override)
+            if override not in await self._known_zones():
+                raise InvalidQuery("timezone", f"{override!r} is not a time zone the analytics store knows")
             return override
         return await self.timezone_of(owner)
 

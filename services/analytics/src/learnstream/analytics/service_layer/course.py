@@ -14,6 +14,7 @@ from learnstream.analytics.service_layer.base import (
     FUNNEL,
     LATEST_ENROLLMENT,
     LATEST_PROGRESS,
+    MAX_SEGMENTS,
     SEGMENT_SECONDS,
     STATS,
     VIEWING_SQL,
@@ -378,8 +379,8 @@ class CourseReports(ReportsBase):
             SELECT lesson_id, segment, uniqExact(learner_id)
             FROM {{db}}.activity FINAL
             ARRAY JOIN ranges AS watched
-            ARRAY JOIN range(intDiv(watched.1, {SEGMENT_SECONDS}),
-                             intDiv(watched.2 - 1, {SEGMENT_SECONDS}) + 1) AS segment
+            ARRAY JOIN range(least(intDiv(watched.1, {SEGMENT_SECONDS}), {MAX_SEGMENTS}),
+                             least(intDiv(watched.2 - 1, {SEGMENT_SECONDS}) + 1, {MAX_SEGMENTS})) AS segment
             WHERE course_id = {{c:UUID}} AND name = 'VideoProgressed' AND lesson_id IN {{lessons:Array(UUID)}}
               AND watched.2 > watched.1
             GROUP BY lesson_id, segment
@@ -393,7 +394,7 @@ class CourseReports(ReportsBase):
         for video in videos:
             viewers, completed, best_sum, reported = by_video.get(video.id, (0, 0, 0.0, 0))
             duration = video.duration or int(reported or 0)
-            count = math.ceil(duration / SEGMENT_SECONDS)
+            count = min(math.ceil(duration / SEGMENT_SECONDS), MAX_SEGMENTS)
             result.append(
                 {
                     "id": str(video.id),

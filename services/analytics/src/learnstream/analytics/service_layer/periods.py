@@ -14,12 +14,24 @@ PERIOD_DAYS: dict[str, int] = {"7d": 7, "30d": 30, "90d": 90}
 MAX_RANGE_DAYS = 1096
 
 
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2299, 12, 31, tzinfo=UTC)
+"""The instants ClickHouse's DateTime64 can hold; reports are asked about times within them."""
+
+
 def zone(name: str) -> ZoneInfo:
     """The IANA time zone ``name``, or a 422 that says it is unknown."""
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # a directory or an over-long name
         raise InvalidQuery("timezone", f"{name!r} is not an IANA time zone such as Europe/Berlin") from exc
+
+
+def within_range(field: str, moment: datetime) -> datetime:
+    """``moment``, or a 422 when it lies outside the years ClickHouse stores (1900 to 2299)."""
+    if not EARLIEST <= moment <= LATEST:
+        raise InvalidQuery(field, f"{field} must lie between 1900 and 2299")
+    return moment
 
 
 @dataclass(frozen=True)
@@ -64,6 +76,8 @@ def window(
             raise InvalidQuery("endDate", "endDate is before startDate")
         if (end_date - start_date).days + 1 > MAX_RANGE_DAYS:
             raise InvalidQuery("endDate", f"a custom range covers at most {MAX_RANGE_DAYS} days")
+        for field, day in (("startDate", start_date), ("endDate", end_date)):
+            within_range(field, datetime.combine(day, time(12), tzinfo=UTC))
         start = local_midnight(start_date, tz)
         end = local_midnight(end_date + timedelta(days=1), tz)
         return Window(start, end, start - (end - start), tz)

@@ -473,8 +473,9 @@ def _learner_story(
             questions_per_day[local.date()] = questions_per_day.get(local.date(), 0) + 1
             questions.append((at, text))
     for day, count in questions_per_day.items():
-        timeline.append({"type": "questionsAsked", "date": day.isoformat(), "count": count})
-    timeline.sort(key=lambda item: item.get("at") or item["date"])
+        first = min(at for at, _ in questions if at.astimezone(tzinfo).date() == day)
+        timeline.append({"type": "questionsAsked", "date": day.isoformat(), "at": iso(first), "count": count})
+    timeline.sort(key=lambda item: item["at"])
     today = now.astimezone(tzinfo).date()
     streak, day = 0, today if today in active_days else today - timedelta(days=1)
     while day in active_days:
