@@ -371,15 +371,18 @@ class Reports(StudentReports):
         )
         per_course = await self._rows(
             f"""
-            SELECT a.course_id, c.title, c.instructor_id,
-                   countIf(a.name = 'EnrollmentCreated') AS enrollments,
-                   countIf(a.name = 'CourseCompleted') AS completions,
-                   uniqExactIf(a.learner_id, a.name IN {ACTIVITY_SQL}) AS active,
-                   groupUniqArrayIf(a.learner_id, a.name IN {ACTIVITY_SQL}) AS learners
-            FROM {{db}}.activity AS a FINAL
+            SELECT a.course_id, c.title, c.instructor_id, a.enrollments, a.completions, a.active, a.learners
+            FROM (
+                SELECT course_id,
+                       countIf(name = 'EnrollmentCreated') AS enrollments,
+                       countIf(name = 'CourseCompleted') AS completions,
+                       uniqExactIf(learner_id, name IN {ACTIVITY_SQL}) AS active,
+                       groupUniqArrayIf(learner_id, name IN {ACTIVITY_SQL}) AS learners
+                FROM {{db}}.activity FINAL
+                WHERE {in_window}
+                GROUP BY course_id
+            ) AS a
             INNER JOIN {{db}}.course_profiles AS c ON c.course_id = a.course_id
-            WHERE {in_window.replace("time", "a.time")}
-            GROUP BY a.course_id, c.title, c.instructor_id
             """,
             **params,
         )

@@ -325,12 +325,15 @@ class StudentReports(CourseReports):
         recent = await self._rows(
             f"""
             SELECT a.text, a.learner_id, u.display_name, a.lesson_id, a.time
-            FROM {{db}}.activity AS a FINAL
+            FROM (
+                SELECT text, learner_id, lesson_id, time, event_id
+                FROM {{db}}.activity FINAL
+                WHERE course_id = {{c:UUID}} AND name = 'ChatMessageSent' AND {window_sql}
+                ORDER BY time DESC, event_id DESC
+                LIMIT 10
+            ) AS a
             LEFT JOIN {{db}}.user_profiles AS u ON u.user_id = a.learner_id
-            WHERE a.course_id = {{c:UUID}} AND a.name = 'ChatMessageSent'
-              AND {window_sql.replace("time", "a.time")}
             ORDER BY a.time DESC, a.event_id DESC
-            LIMIT 10
             """,
             **params,
         )
