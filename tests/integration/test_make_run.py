@@ -142,7 +142,8 @@ async def test_an_outside_team_lists_the_topics_with_kcat(stack: Supervisor) -> 
         assert f'topic "{topic}" with 12 partitions' in listing.stdout
 
 
-async def test_a_course_created_on_the_stack_reaches_its_topic(stack: Supervisor) -> None:
+async def create_course(title: str) -> str:
+    """Create a one-lesson course on the stack's progress service, as an instructor; its id."""
     progress = f"http://127.0.0.1:{SERVICE_PORTS['progress'] + OFFSET}"
     headers = {
         "X-Service-Token": DEV_SERVICE_TOKEN,
@@ -150,7 +151,7 @@ async def test_a_course_created_on_the_stack_reaches_its_topic(stack: Supervisor
         "X-Actor-Role": "instructor",
     }
     body = {
-        "title": "Stack smoke test",
+        "title": title,
         "category": "testing",
         "difficulty": "beginner",
         "sections": [
@@ -160,7 +161,11 @@ async def test_a_course_created_on_the_stack_reaches_its_topic(stack: Supervisor
     async with httpx.AsyncClient(base_url=progress, headers=headers) as client:
         created = await client.post("/api/instructor/courses", json=body)
     assert created.status_code == 201, created.text
-    course_id = created.json()["id"]
+    return str(created.json()["id"])
+
+
+async def test_a_course_created_on_the_stack_reaches_its_topic(stack: Supervisor) -> None:
+    course_id = await create_course("Stack smoke test")
 
     deadline = time.monotonic() + 30
     seen = ""
@@ -196,24 +201,7 @@ async def test_a_course_created_on_the_stack_reaches_its_topic(stack: Supervisor
 async def test_analysts_query_the_stack_with_clickhouse_connect(stack: Supervisor) -> None:
     import clickhouse_connect
 
-    progress = f"http://127.0.0.1:{SERVICE_PORTS['progress'] + OFFSET}"
-    headers = {
-        "X-Service-Token": DEV_SERVICE_TOKEN,
-        "X-Actor-Id": str(uuid.uuid4()),
-        "X-Actor-Role": "instructor",
-    }
-    body = {
-        "title": "Analysts' course",
-        "category": "testing",
-        "difficulty": "beginner",
-        "sections": [
-            {"title": "One", "lessons": [{"title": "Only", "contentType": "article", "durationSeconds": 60}]}
-        ],
-    }
-    async with httpx.AsyncClient(base_url=progress, headers=headers) as client:
-        created = await client.post("/api/instructor/courses", json=body)
-    assert created.status_code == 201, created.text
-    course_id = created.json()["id"]
+    course_id = await create_course("Analysts' course")
 
     def titles() -> list[str]:
         analyst = clickhouse_connect.get_client(host="127.0.0.1", port=8123 + OFFSET)

@@ -105,7 +105,32 @@ class HandlerContext:
 Handler = Callable[[Any, HandlerContext], Awaitable[None]]
 
 
-def _describe(error: BaseException) -> str:
+def dead_letter_record(
+    delivery: Delivery, *, reason: str, error: BaseException, consumer: str, attempts: int | None = None
+) -> KafkaRecord:
+    """The ``<topic>.dlq`` copy of a message, with why it was parked in ``dlq_*`` headers."""
+    headers = [(k, v) for k, v in delivery.headers if not k.startswith("dlq_")]
+    headers += [
+        ("dlq_reason", reason.encode()),
+        ("dlq_error", describe_error(error).encode()),
+        ("dlq_consumer", consumer.encode()),
+    ]
+    if attempts is not None:
+        headers.append(("dlq_attempts", str(attempts).encode()))
+    headers += [
+        ("dlq_original_topic", delivery.topic.encode()),
+        ("dlq_original_partition", str(delivery.partition).encode()),
+        ("dlq_original_offset", str(delivery.offset).encode()),
+    ]
+    return KafkaRecord(
+        topic=dlq_topic_name(delivery.topic),
+        key=delivery.key or b"",
+        value=delivery.value or b"",
+        headers=headers,
+    )
+
+
+def describe_error(error: BaseException) -> str:
     """What went wrong, without data: SQL errors carry no parameters (the engine hides
     them) and the message is cut short, since DLQ headers outlive erasure requests."""
     return f"{type(error).__name__}: {error}"[:500]
@@ -233,26 +258,10 @@ class EventConsumer:
 
     async def _dead_letter(self, delivery: Delivery, error: BaseException, *, attempts: int) -> None:
         reason = error.reason if isinstance(error, EventDecodeError) else "handler-failed"
-        headers = [(k, v) for k, v in delivery.headers if not k.startswith("dlq_")]
-        headers += [
-            ("dlq_reason", reason.encode()),
-            ("dlq_error", _describe(error).encode()),
-            ("dlq_consumer", self.name.encode()),
-            ("dlq_attempts", str(attempts).encode()),
-            ("dlq_original_topic", delivery.topic.encode()),
-            ("dlq_original_partition", str(delivery.partition).encode()),
-            ("dlq_original_offset", str(delivery.offset).encode()),
-        ]
-        await self._dead_letters.publish(
-            [
-                KafkaRecord(
-                    topic=dlq_topic_name(delivery.topic),
-                    key=delivery.key or b"",
-                    value=delivery.value or b"",
-                    headers=headers,
-                )
-            ]
+        record = dead_letter_record(
+            delivery, reason=reason, error=error, consumer=self.name, attempts=attempts
         )
+        await self._dead_letters.publish([record])
 
     def _count(self, delivery: Delivery, outcome: Outcome) -> Outcome:
         OUTCOMES.labels(self.name, delivery.topic, outcome.value).inc()

@@ -35,11 +35,11 @@ from faststream.kafka.fastapi import KafkaMessage as FastAPIKafkaMessage
 from faststream.kafka.fastapi import KafkaRouter
 from prometheus_client import Counter, Gauge, Histogram
 
-from learnstream.events import Envelope, EventDecodeError, KafkaRecord, decode, dlq_topic_name
+from learnstream.events import Envelope, EventDecodeError, decode
 from learnstream.events.codec import headers_to_dict
 from learnstream.events.registry import EVENT_TYPES
 from learnstream.runtime.bus import RecordPublisher
-from learnstream.runtime.consumer import Delivery
+from learnstream.runtime.consumer import Delivery, dead_letter_record, describe_error
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +234,7 @@ class BatchProjection:
                         attempt,
                         self._max_attempts,
                         delay,
-                        _describe(exc),
+                        describe_error(exc),
                         extra={"projection": self.name},
                     )
                     await asyncio.sleep(delay)
@@ -242,7 +242,7 @@ class BatchProjection:
                 if len(items) == 1:
                     log.error(
                         "projection refuses an event, dead-lettering it: %s",
-                        _describe(exc),
+                        describe_error(exc),
                         extra={"projection": self.name, "ce_type": items[0].envelope.ce_type},
                     )
                     await self._dead_letter([items[0].delivery], "projection-refused", exc)
@@ -260,25 +260,10 @@ class BatchProjection:
             return False
 
     async def _dead_letter(self, deliveries: Sequence[Delivery], reason: str, error: BaseException) -> None:
-        records = []
-        for delivery in deliveries:
-            headers = [(k, v) for k, v in delivery.headers if not k.startswith("dlq_")]
-            headers += [
-                ("dlq_reason", reason.encode()),
-                ("dlq_error", _describe(error).encode()),
-                ("dlq_consumer", self.name.encode()),
-                ("dlq_original_topic", delivery.topic.encode()),
-                ("dlq_original_partition", str(delivery.partition).encode()),
-                ("dlq_original_offset", str(delivery.offset).encode()),
-            ]
-            records.append(
-                KafkaRecord(
-                    topic=dlq_topic_name(delivery.topic),
-                    key=delivery.key or b"",
-                    value=delivery.value or b"",
-                    headers=headers,
-                )
-            )
+        records = [
+            dead_letter_record(delivery, reason=reason, error=error, consumer=self.name)
+            for delivery in deliveries
+        ]
         await self._dead_letters.publish(records)
         EVENTS.labels(self.name, "dead_lettered").inc(len(records))
 
@@ -347,10 +332,6 @@ class BatchProjection:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"projection {self.name} did not catch up within {timeout:.0f}s")
             await asyncio.sleep(0.05)
-
-
-def _describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"[:500]
 
 
 __all__ = ["BatchProjection", "Freshness", "Projected", "Sink"]

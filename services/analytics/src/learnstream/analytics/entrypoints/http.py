@@ -7,11 +7,12 @@ answer the same 404, so ids cannot be probed. ``now`` evaluates a report as of a
 earlier instant (reproducible reports and tests); the gateway does not forward it.
 """
 
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
 from learnstream.analytics.adapters.warehouse import Warehouse
@@ -48,6 +49,30 @@ def _now(value: datetime | None) -> datetime:
     return within_range("now", value.astimezone(UTC))
 
 
+@dataclass(frozen=True)
+class ReportWindow:
+    """The window parameters of a course report, as the report methods take them."""
+
+    now: datetime
+    period: str | None
+    start_date: date | None
+    end_date: date | None
+    tz: str | None
+
+
+def report_window(
+    period: PeriodParam = None,
+    start_date: StartDate = None,
+    end_date: EndDate = None,
+    timezone: TimezoneParam = None,
+    now: NowParam = None,
+) -> ReportWindow:
+    return ReportWindow(_now(now), period, start_date, end_date, timezone)
+
+
+WindowParams = Annotated[ReportWindow, Depends(report_window)]
+
+
 def build_router(
     reports: Reports, warehouse: Warehouse, projection: BatchProjection, service_token: str
 ) -> APIRouter:
@@ -56,10 +81,7 @@ def build_router(
     CurrentActor = Annotated[Actor, actor_dependency(service_token)]
 
     async def own_course(actor: Actor, course_id: UUID) -> Course:
-        try:
-            course = await reports.course(course_id)
-        except NotFound:
-            raise NotFound(f"course {course_id} not found") from None
+        course = await reports.course(course_id)  # NotFound for an unknown course
         if not actor.can_teach or not actor.owns(course.instructor_id):
             raise NotFound(f"course {course_id} not found")
         return course
@@ -70,22 +92,11 @@ def build_router(
     async def course_analytics(
         course_id: UUID,
         actor: CurrentActor,
-        period: PeriodParam = None,
-        start_date: StartDate = None,
-        end_date: EndDate = None,
-        timezone: TimezoneParam = None,
-        now: NowParam = None,
+        window: WindowParams,
     ) -> dict[str, Any]:
         """Stats with change vs the previous period, trends, funnel, heatmap, progress distribution."""
         await own_course(actor, course_id)
-        return await reports.course_analytics(
-            course_id,
-            now=_now(now),
-            period=period,
-            start_date=start_date,
-            end_date=end_date,
-            tz=timezone,
-        )
+        return await reports.course_analytics(course_id, **asdict(window))
 
     @router.get("/api/instructor/courses/{course_id}/lessons/analytics")
     async def lesson_analytics(course_id: UUID, actor: CurrentActor, now: NowParam = None) -> dict[str, Any]:
@@ -145,22 +156,11 @@ def build_router(
     async def ai_analytics(
         course_id: UUID,
         actor: CurrentActor,
-        period: PeriodParam = None,
-        start_date: StartDate = None,
-        end_date: EndDate = None,
-        timezone: TimezoneParam = None,
-        now: NowParam = None,
+        window: WindowParams,
     ) -> dict[str, Any]:
         """Assistant usage: questions, topics, recent questions, unanswered and satisfaction rates."""
         await own_course(actor, course_id)
-        return await reports.ai_analytics(
-            course_id,
-            now=_now(now),
-            period=period or "all",
-            start_date=start_date,
-            end_date=end_date,
-            tz=timezone,
-        )
+        return await reports.ai_analytics(course_id, **asdict(window))
 
     # --- creator, admin, learner ----------------------------------------------------------------
 

@@ -202,17 +202,24 @@ class ReportsBase:
             first = min(first, utc(rows[0][0]))
         return first
 
-    async def _window(
+    async def _course_window(
         self,
-        course: Course,
+        course_id: UUID,
         *,
         now: datetime,
-        tz: str,
+        tz: str | None,
         period: str | None,
         start_date: date | None,
         end_date: date | None,
-    ) -> Window:
+    ) -> tuple[Course, str, Window]:
+        """The course, the time zone its report uses (``tz`` or its instructor's) and the window."""
+        course = await self.course(course_id)
+        tz = await self._tz(tz, course.instructor_id)
         first = await self._first_event(course) if period == "all" else None
-        return window(
-            now=now, tz=tz, period=period, start_date=start_date, end_date=end_date, first_event=first
+        return (
+            course,
+            tz,
+            window(
+                now=now, tz=tz, period=period, start_date=start_date, end_date=end_date, first_event=first
+            ),
         )

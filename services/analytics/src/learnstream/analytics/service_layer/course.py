@@ -11,6 +11,7 @@ from uuid import UUID
 from learnstream.analytics.service_layer.base import (
     ACTIVITY_SQL,
     DAY_NAMES,
+    ENROLLING_SQL,
     FUNNEL,
     LATEST_ENROLLMENT,
     LATEST_PROGRESS,
@@ -45,10 +46,8 @@ class CourseReports(ReportsBase):
         end_date: date | None = None,
         tz: str | None = None,
     ) -> dict[str, Any]:
-        course = await self.course(course_id)
-        tz = await self._tz(tz, course.instructor_id)
-        win = await self._window(
-            course, now=now, tz=tz, period=period, start_date=start_date, end_date=end_date
+        course, tz, win = await self._course_window(
+            course_id, now=now, tz=tz, period=period, start_date=start_date, end_date=end_date
         )
         summary = await self._course_summary(course_id, win)
         return {
@@ -127,22 +126,8 @@ class CourseReports(ReportsBase):
         (time_w, time_p, completed_e, completed_s, days_w, done_w, days_p, done_p) = row[6:14]
         funnel_counts = [int(v) for v in row[14:20]]
         distribution = [int(v) for v in row[20:30]]
-        current = {
-            "totalStudents": int(students_e),
-            "activeStudents": int(active_e),
-            "averageProgress": r1(progress_e / students_e) if students_e else 0.0,
-            "totalTimeSpent": int(time_w),
-            "completionRate": ratio(completed_e, students_e),
-            "averageTimeToComplete": r1(days_w / done_w) if done_w else None,
-        }
-        previous: dict[str, Any] = {
-            "totalStudents": int(students_s),
-            "activeStudents": int(active_s),
-            "averageProgress": r1(progress_s / students_s) if students_s else 0.0,
-            "totalTimeSpent": int(time_p),
-            "completionRate": ratio(completed_s, students_s),
-            "averageTimeToComplete": r1(days_p / done_p) if done_p else None,
-        }
+        current = _stats(students_e, active_e, progress_e, time_w, completed_e, days_w, done_w)
+        previous = _stats(students_s, active_s, progress_s, time_p, completed_s, days_p, done_p)
         if not has_previous:
             previous = dict.fromkeys(STATS)
         stats: dict[str, Any] = dict(current)
@@ -168,6 +153,24 @@ class CourseReports(ReportsBase):
                 for i, count in enumerate(distribution)
             ],
         }
+
+    async def _students_at(self, course_id: UUID, instant: datetime) -> int:
+        """How many learners are enrolled in the course at ``instant``."""
+        rows = await self._rows(
+            f"""
+            WITH fromUnixTimestamp64Milli({{e:Int64}}, 'UTC') AS e_
+            SELECT countIf(enrolled)
+            FROM (
+                SELECT learner_id, {LATEST_ENROLLMENT} AND time < e_) AS enrolled
+                FROM {{db}}.activity FINAL
+                WHERE course_id = {{c:UUID}} AND {ENROLLING_SQL}
+                GROUP BY learner_id
+            )
+            """,
+            c=course_id,
+            e=ms(instant),
+        )
+        return int(rows[0][0])
 
     async def _trends(self, course_id: UUID, win: Window) -> dict[str, Any]:
         days = win.days
@@ -493,3 +496,23 @@ class CourseReports(ReportsBase):
             for share, negative_answered, order, position, quiz_id, question_id in questions[:5]
         ]
         return {"quizzes": result, "hardestQuestions": hardest, "freshness": await self.freshness(now)}
+
+
+def _stats(
+    students: float,
+    active: float,
+    progress: float,
+    seconds: float,
+    completed: float,
+    days: float,
+    done: float,
+) -> dict[str, Any]:
+    """The six stats of one instant (or window) from their sums."""
+    return {
+        "totalStudents": int(students),
+        "activeStudents": int(active),
+        "averageProgress": r1(progress / students) if students else 0.0,
+        "totalTimeSpent": int(seconds),
+        "completionRate": ratio(completed, students),
+        "averageTimeToComplete": r1(days / done) if done else None,
+    }

@@ -277,10 +277,8 @@ class StudentReports(CourseReports):
         end_date: date | None = None,
         tz: str | None = None,
     ) -> dict[str, Any]:
-        course = await self.course(course_id)
-        tz = await self._tz(tz, course.instructor_id)
-        win = await self._window(
-            course, now=now, tz=tz, period=period or "all", start_date=start_date, end_date=end_date
+        _, tz, win = await self._course_window(
+            course_id, now=now, tz=tz, period=period or "all", start_date=start_date, end_date=end_date
         )
         window_sql = IN_WINDOW
         params = {"c": course_id, "s": ms(win.start), "e": ms(win.end), "tz": tz}
@@ -356,7 +354,7 @@ class StudentReports(CourseReports):
             per_hour[int(hour)] += int(count)
         questions, askers, replies, unanswered = (int(v) for v in totals[0])
         rated, helpful = (int(v) for v in ratings[0])
-        students = (await self._course_summary(course_id, win))["stats"]["totalStudents"]
+        students = await self._students_at(course_id, win.end)
         return {
             "totalQuestions": questions,
             "studentsAsking": askers,
