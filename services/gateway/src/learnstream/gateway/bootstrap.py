@@ -9,9 +9,12 @@ from fastapi import FastAPI
 from learnstream.gateway import __doc__ as _PACKAGE_DOC
 from learnstream.gateway.adapters import redis as redis_adapter
 from learnstream.gateway.adapters.services import ContextServices
+from learnstream.gateway.adapters.tokens import Tokens
+from learnstream.gateway.adapters.users import UserRepository
 from learnstream.gateway.config import Settings
 from learnstream.gateway.entrypoints import http, subscribers
 from learnstream.gateway.service_layer.health import platform_health
+from learnstream.gateway.service_layer.identity import IdentityService
 from learnstream.runtime.service import Runtime, create_app
 
 _DESCRIPTION = (_PACKAGE_DOC or "").strip()
@@ -40,10 +43,14 @@ def build(settings: Settings | None = None) -> FastAPI:
         }
         return await platform_health(services, own)
 
-    return create_app(
+    tokens = Tokens(settings.jwt_secret.get_secret_value())
+    identity = IdentityService(runtime.sessions, UserRepository(runtime.store), tokens)
+    app = create_app(
         runtime,
         title="Learnstream gateway",
         description=_DESCRIPTION,
-        routers=[http.router],
+        routers=[http.build_router(identity, tokens, dev=settings.is_dev)],
         health=health,
     )
+    http.install_error_handlers(app)
+    return app

@@ -1,0 +1,110 @@
+"""Registering, logging in and the dev-mode token: accounts and their access tokens."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID, uuid4
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from learnstream.gateway.adapters.passwords import hash_password, verify_password
+from learnstream.gateway.adapters.tokens import Tokens
+from learnstream.gateway.adapters.users import User, UserRepository
+from learnstream.gateway.domain.accounts import (
+    AccountRejected,
+    Problem,
+    display_name_problems,
+    email_problems,
+    normalize_email,
+    registration_problems,
+)
+
+
+class LoginFailed(Exception):
+    """Wrong email or password (never saying which)."""
+
+
+class NotFound(Exception):
+    """No such account (or a route that does not exist in this mode)."""
+
+
+@dataclass(frozen=True)
+class Session:
+    user: User
+    access_token: str
+    expires_at: datetime
+
+
+class IdentityService:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], users: UserRepository, tokens: Tokens
+    ) -> None:
+        self._sessions = sessions
+        self._users = users
+        self._tokens = tokens
+
+    def _session(self, user: User) -> Session:
+        token, expires = self._tokens.issue(user.user_id, user.role)
+        return Session(user, token, expires)
+
+    async def register(
+        self, *, email: str, password: str, full_name: str, role: str = "student", timezone: str = "UTC"
+    ) -> Session:
+        email = email.strip()
+        problems = registration_problems(
+            email=email, password=password, full_name=full_name, role=role, timezone=timezone
+        )
+        if problems:
+            raise AccountRejected(problems)
+        password_hash = await asyncio.to_thread(hash_password, password)
+        user = User(
+            user_id=uuid4(),
+            email=email,
+            password_hash=password_hash,
+            role=role,
+            display_name=" ".join(full_name.split()),
+            timezone=timezone,
+            created_at=_now(),
+        )
+        async with self._sessions() as session, session.begin():
+            await self._users.add(session, user, normalize_email(email))
+        return self._session(user)
+
+    async def login(self, *, email: str, password: str) -> Session:
+        async with self._sessions() as session:
+            user = await self._users.by_email(session, normalize_email(email))
+        matches = await asyncio.to_thread(verify_password, user.password_hash if user else None, password)
+        if user is None or not matches:
+            raise LoginFailed
+        return self._session(user)
+
+    async def dev_token(self, *, email: str, role: str, full_name: str | None = None) -> Session:
+        """A token for ``email``, creating the account (without a password) if needed."""
+        problems: list[Problem] = email_problems(email.strip())
+        if role not in ("student", "instructor", "admin"):
+            problems.append(Problem("role", "must be one of student, instructor, admin"))
+        name = full_name or email.split("@", 1)[0]
+        problems += display_name_problems(name)
+        if problems:
+            raise AccountRejected(problems)
+        key = normalize_email(email)
+        async with self._sessions() as session, session.begin():
+            user = await self._users.by_email(session, key)
+            if user is None:
+                user = User(uuid4(), email.strip(), None, role, " ".join(name.split()), "UTC", _now())
+                await self._users.add(session, user, key)
+        return self._session(user)
+
+    async def me(self, user_id: UUID) -> User:
+        async with self._sessions() as session:
+            user = await self._users.by_id(session, user_id)
+        if user is None:
+            raise NotFound(f"account {user_id} not found")
+        return user
+
+
+def _now() -> datetime:
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
