@@ -49,7 +49,7 @@ def build(settings: Settings | None = None) -> FastAPI:
         runtime,
         title="Learnstream gateway",
         description=_DESCRIPTION,
-        routers=[http.build_router(identity, tokens, dev=settings.is_dev)],
+        routers=[http.build_router(identity, tokens, services, dev=settings.is_dev)],
         health=health,
     )
     http.install_error_handlers(app)

@@ -8,6 +8,14 @@ from typing import Any
 import httpx
 
 
+class Unavailable(Exception):
+    """A context service is down, too slow or failing."""
+
+    def __init__(self, service: str, reason: str) -> None:
+        super().__init__(f"the {service} service is unavailable ({reason})")
+        self.service = service
+
+
 class ContextServices:
     """One pooled HTTP client for every context service, carrying the service credential."""
 
@@ -32,6 +40,38 @@ class ContextServices:
             return "ok", body
         failing = {k: v for k, v in body.get("checks", {}).items() if v != "ok"}
         return f"degraded: {failing}" if failing else f"answered {response.status_code}", body
+
+    async def forward(
+        self,
+        service: str,
+        method: str,
+        path: str,
+        *,
+        actor: tuple[str, str],
+        params: list[tuple[str, str]],
+        body: bytes | None,
+    ) -> httpx.Response:
+        """Send a public request on to the context that owns it, as ``actor`` (user id, role).
+
+        Raises :class:`Unavailable` when the service cannot be reached or fails (5xx), so the
+        caller answers 503 instead of passing an internal error on.
+        """
+        headers = {"X-Actor-Id": actor[0], "X-Actor-Role": actor[1]}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        try:
+            response = await self._client.request(
+                method,
+                f"{self.urls[service]}{path}",
+                params=httpx.QueryParams(tuple(params)),
+                content=body,
+                headers=headers,
+            )
+        except httpx.HTTPError as exc:
+            raise Unavailable(service, type(exc).__name__) from exc
+        if response.status_code >= 500:
+            raise Unavailable(service, f"answered {response.status_code}")
+        return response
 
     async def health_of_all(self) -> dict[str, tuple[str, dict[str, Any]]]:
         names = list(self.urls)

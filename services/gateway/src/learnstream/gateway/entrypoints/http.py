@@ -12,9 +12,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from learnstream.gateway.adapters.services import ContextServices
 from learnstream.gateway.adapters.tokens import InvalidToken, Tokens
 from learnstream.gateway.adapters.users import EmailTaken, User
 from learnstream.gateway.domain.accounts import AccountRejected
+from learnstream.gateway.entrypoints.routes import build_forwarding_router
 from learnstream.gateway.service_layer.identity import IdentityService, LoginFailed, NotFound, Session
 from learnstream.runtime.actors import Actor
 from learnstream.runtime.problems import Problem, problem_response
@@ -95,9 +97,12 @@ def bearer_actor(tokens: Tokens) -> Any:
     return Depends(actor)
 
 
-def build_router(identity: IdentityService, tokens: Tokens, *, dev: bool) -> APIRouter:
+def build_router(
+    identity: IdentityService, tokens: Tokens, services: ContextServices, *, dev: bool
+) -> APIRouter:
     router = APIRouter(tags=["identity"])
-    CurrentActor = Annotated[Actor, bearer_actor(tokens)]
+    current_actor = bearer_actor(tokens)
+    CurrentActor = Annotated[Actor, current_actor]
 
     @router.post("/api/auth/register", status_code=201)
     async def register(body: RegisterIn) -> dict[str, Any]:
@@ -131,6 +136,7 @@ def build_router(identity: IdentityService, tokens: Tokens, *, dev: bool) -> API
         """The caller's account."""
         return _user_out(await identity.me(actor.user_id)).model_dump(by_alias=True, mode="json")
 
+    router.include_router(build_forwarding_router(services, current_actor))
     return router
 
 
