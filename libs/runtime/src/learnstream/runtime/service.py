@@ -38,6 +38,7 @@ from learnstream.runtime.db import (
     session_factory,
 )
 from learnstream.runtime.eventstore import EventStore
+from learnstream.runtime.limits import BodySizeLimit
 from learnstream.runtime.outbox import OutboxRelay
 from learnstream.runtime.problems import install_problem_handlers
 from learnstream.runtime.projection import BatchProjection
@@ -228,6 +229,7 @@ def create_app(
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
     app.state.runtime = runtime
     install_problem_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     runtime.consumer.attach(runtime.router)
     for projection in runtime.projections:
         projection.attach(runtime.router)

@@ -54,6 +54,9 @@ class ServiceSettings(BaseSettings):
         default=SecretStr(DEV_SERVICE_TOKEN),
         description="Credential services present to each other's internal APIs.",
     )
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Largest request body accepted (413 above it)."
+    )
     log_level: str = Field(default="INFO", description="Python log level.")
     log_format: Literal["console", "json"] = Field(
         default="console", description="console for people, json for log collectors."

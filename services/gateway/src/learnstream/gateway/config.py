@@ -35,6 +35,35 @@ class Settings(ServiceSettings):
         default=3.0, gt=0, description="How long the gateway waits for a context service."
     )
 
+    compose_timeout_seconds: float = Field(
+        default=2.0, gt=0, description="Deadline of each section of a composed page (dashboards)."
+    )
+    rate_limit_reads_per_minute: int = Field(
+        default=300, ge=1, description="Requests per minute one user may make (all but tracking)."
+    )
+    rate_limit_tracking_per_minute: int = Field(
+        default=1200, ge=1, description="Tracking requests (track-lesson, track-batch) per minute per user."
+    )
+    rate_limit_auth_per_minute: int = Field(
+        default=30, ge=1, description="Login and register requests per minute per client address."
+    )
+    trust_forwarded_for: bool = Field(
+        default=False,
+        description="Take the client address from X-Forwarded-For (only behind a proxy that sets it).",
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins of web and mobile clients allowed to call the API from a browser "
+        '(JSON list, e.g. ["https://app.example.com", "capacitor://localhost"]); dev mode adds localhost.',
+    )
+    max_streams_per_user: int = Field(default=5, ge=1, description="Open /api/stream connections per user.")
+
+    def allowed_origins(self) -> list[str]:
+        dev = (
+            ["http://localhost:3000", "http://127.0.0.1:3000", "http://localhost:5173"] if self.is_dev else []
+        )
+        return [*self.cors_origins, *dev]
+
     def service_urls(self) -> dict[str, str]:
         return {
             "progress": self.progress_url,

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 
 from learnstream.analytics.adapters.warehouse import Warehouse
 from learnstream.analytics.domain.errors import InvalidQuery, NotFound
+from learnstream.analytics.service_layer.base import iso
 from learnstream.analytics.service_layer.periods import within_range
 from learnstream.analytics.service_layer.reports import Course, Reports
 from learnstream.runtime.actors import Actor, actor_dependency, require_service_token
@@ -250,6 +251,14 @@ def build_router(
     async def freshness() -> dict[str, Any]:
         """How far behind the bus the projection is."""
         return await reports.freshness()
+
+    @router.get("/api/analytics/erasures/{request_id}", dependencies=[require_service_token(service_token)])
+    async def erasure(request_id: UUID) -> dict[str, Any]:
+        """Whether an erasure request has been applied to the analytics store (404 until then)."""
+        erased_at = await reports.erasure(request_id)
+        if erased_at is None:
+            raise Problem(404, "Not found", f"erasure request {request_id} has not been applied here")
+        return {"requestId": str(request_id), "erasedAt": iso(erased_at)}
 
     @router.post("/api/analytics/rebuild", dependencies=[require_service_token(service_token)])
     async def rebuild(

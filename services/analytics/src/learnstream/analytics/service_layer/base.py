@@ -148,6 +148,14 @@ class ReportsBase:
         state = await self.projection.freshness(now)
         return {"lagMs": state.lag_ms, "asOf": iso(state.as_of)}
 
+    async def erasure(self, request_id: UUID) -> datetime | None:
+        """When the erasure request ``request_id`` was applied here (its rows deleted), if it was."""
+        rows = await self._rows(
+            "SELECT min(time) FROM {db}.erasures WHERE request_id = {r:UUID} HAVING count() > 0",
+            r=request_id,
+        )
+        return utc(rows[0][0]) if rows else None
+
     # -- reference data ----------------------------------------------------------------------
 
     async def course(self, course_id: UUID) -> Course:

@@ -50,23 +50,42 @@ class ContextServices:
         actor: tuple[str, str],
         params: list[tuple[str, str]],
         body: bytes | None,
+        accept: str | None = None,
+        stream: bool = False,
+        timeout: float | None = None,
     ) -> httpx.Response:
         """Send a public request on to the context that owns it, as ``actor`` (user id, role).
 
+        With ``stream`` the answer's body is not read yet (the caller streams and closes it).
         Raises :class:`Unavailable` when the service cannot be reached or fails (5xx), so the
         caller answers 503 instead of passing an internal error on.
         """
         headers = {"X-Actor-Id": actor[0], "X-Actor-Role": actor[1]}
         if body is not None:
             headers["Content-Type"] = "application/json"
+        if accept:
+            headers["Accept"] = accept
+        request = self._client.build_request(
+            method,
+            f"{self.urls[service]}{path}",
+            params=httpx.QueryParams(tuple(params)),
+            content=body,
+            headers=headers,
+            timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+        )
         try:
-            response = await self._client.request(
-                method,
-                f"{self.urls[service]}{path}",
-                params=httpx.QueryParams(tuple(params)),
-                content=body,
-                headers=headers,
-            )
+            response = await self._client.send(request, stream=stream)
+        except httpx.HTTPError as exc:
+            raise Unavailable(service, type(exc).__name__) from exc
+        if response.status_code >= 500:
+            await response.aclose()
+            raise Unavailable(service, f"answered {response.status_code}")
+        return response
+
+    async def internal(self, service: str, method: str, path: str) -> httpx.Response:
+        """Call a service's internal API as the gateway itself (no actor)."""
+        try:
+            response = await self._client.request(method, f"{self.urls[service]}{path}")
         except httpx.HTTPError as exc:
             raise Unavailable(service, type(exc).__name__) from exc
         if response.status_code >= 500:

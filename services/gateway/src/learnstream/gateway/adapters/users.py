@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from learnstream.events.identity import UserRegistered
+from learnstream.events.identity import LearnerErasureRequested, UserProfileChanged, UserRegistered
 from learnstream.runtime.eventstore import EventStore, violates
 
 
@@ -21,7 +21,7 @@ class EmailTaken(Exception):
 @dataclass(frozen=True)
 class User:
     user_id: UUID
-    email: str
+    email: str | None
     password_hash: str | None
     role: str
     display_name: str
@@ -30,6 +30,7 @@ class User:
 
 
 _COLUMNS = "user_id, email, password_hash, role, display_name, timezone, created_at"
+_ACTIVE = "erased_at IS NULL"
 
 
 def _user(row: object) -> User:
@@ -77,13 +78,52 @@ class UserRepository:
     async def by_email(self, session: AsyncSession, email_key: str) -> User | None:
         row = (
             await session.execute(
-                text(f"SELECT {_COLUMNS} FROM users WHERE email_key = :k"), {"k": email_key}
+                text(f"SELECT {_COLUMNS} FROM users WHERE email_key = :k AND {_ACTIVE}"), {"k": email_key}
             )
         ).first()
         return _user(row) if row else None
 
-    async def by_id(self, session: AsyncSession, user_id: UUID) -> User | None:
-        row = (
-            await session.execute(text(f"SELECT {_COLUMNS} FROM users WHERE user_id = :u"), {"u": user_id})
-        ).first()
+    async def by_id(self, session: AsyncSession, user_id: UUID, *, lock: bool = False) -> User | None:
+        """The account if it exists and is not erased (``lock``: ``FOR UPDATE``)."""
+        sql = f"SELECT {_COLUMNS} FROM users WHERE user_id = :u AND {_ACTIVE}"
+        row = (await session.execute(text(sql + (" FOR UPDATE" if lock else "")), {"u": user_id})).first()
         return _user(row) if row else None
+
+    async def role_of(self, session: AsyncSession, user_id: UUID) -> str | None:
+        """The account's current role, or None when it does not exist or is erased."""
+        sql = f"SELECT role FROM users WHERE user_id = :u AND {_ACTIVE}"
+        return (await session.execute(text(sql), {"u": user_id})).scalar_one_or_none()
+
+    async def change_profile(self, session: AsyncSession, user: User, event: UserProfileChanged) -> None:
+        """Apply a profile change (the caller locked the row) and record its event."""
+        await session.execute(
+            text(
+                "UPDATE users SET display_name = coalesce(:name, display_name),"
+                " timezone = coalesce(:tz, timezone), role = coalesce(:role, role), updated_at = now()"
+                " WHERE user_id = :u"
+            ),
+            {"name": event.display_name, "tz": event.timezone, "role": event.role, "u": user.user_id},
+        )
+        stream = f"user-{user.user_id}"
+        await self._store.append(session, stream, await self._store.version(session, stream), [event])
+
+    async def erase(self, session: AsyncSession, user: User, event: LearnerErasureRequested) -> None:
+        """Remove every personal field of the account, and record the request and its event.
+
+        The row stays (its id is what other contexts erase by) with nothing that
+        identifies a person; its email can be registered again.
+        """
+        await session.execute(
+            text(
+                "UPDATE users SET email = NULL, email_key = NULL, password_hash = NULL,"
+                " display_name = 'Erased user', timezone = 'UTC', erased_at = :at, updated_at = :at"
+                " WHERE user_id = :u"
+            ),
+            {"u": user.user_id, "at": event.occurred_at},
+        )
+        await session.execute(
+            text("INSERT INTO erasure_requests (request_id, user_id, requested_at) VALUES (:r, :u, :at)"),
+            {"r": event.request_id, "u": user.user_id, "at": event.occurred_at},
+        )
+        stream = f"user-{user.user_id}"
+        await self._store.append(session, stream, await self._store.version(session, stream), [event])

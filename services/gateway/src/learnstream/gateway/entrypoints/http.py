@@ -1,25 +1,32 @@
-"""HTTP routes of the gateway: identity (register, log in, dev token, me).
+"""HTTP routes of the gateway: identity (register, log in, dev token, me, erasure), and the
+composed, live and forwarded routes of the public API.
 
-Every route the public API adds takes the caller from ``Authorization: Bearer <token>``.
+Every route but register, login, the dev token and an erasure's status takes the caller
+from ``Authorization: Bearer <token>`` and counts against the caller's rate limit.
 """
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from learnstream.gateway.adapters.live import LiveHub
 from learnstream.gateway.adapters.services import ContextServices
-from learnstream.gateway.adapters.tokens import InvalidToken, Tokens
 from learnstream.gateway.adapters.users import EmailTaken, User
 from learnstream.gateway.domain.accounts import AccountRejected
+from learnstream.gateway.entrypoints.pages import build_pages_router
 from learnstream.gateway.entrypoints.routes import build_forwarding_router
+from learnstream.gateway.entrypoints.security import Guard
+from learnstream.gateway.entrypoints.stream import build_stream_router
+from learnstream.gateway.service_layer.composition import Composer
+from learnstream.gateway.service_layer.erasure import ErasureTracker
 from learnstream.gateway.service_layer.identity import IdentityService, LoginFailed, NotFound, Session
 from learnstream.runtime.actors import Actor
-from learnstream.runtime.problems import Problem, problem_response
+from learnstream.runtime.problems import problem_response
 
 
 class CamelModel(BaseModel):
@@ -47,7 +54,7 @@ class DevTokenIn(CamelModel):
 
 class UserOut(CamelModel):
     id: UUID
-    email: str
+    email: str | None
     full_name: str
     role: str
     timezone: str
@@ -72,41 +79,58 @@ def _user_out(user: User) -> UserOut:
     )
 
 
-def _session_out(session: Session) -> dict[str, Any]:
-    out = SessionOut(
+def _session_out(session: Session) -> SessionOut:
+    return SessionOut(
         access_token=session.access_token, expires_at=session.expires_at, user=_user_out(session.user)
     )
-    return out.model_dump(by_alias=True, mode="json")
 
 
-def bearer_actor(tokens: Tokens) -> Any:
-    """The caller named by the request's access token; 401 without a valid one."""
+class ProfileIn(CamelModel):
+    full_name: str | None = Field(default=None, max_length=200, examples=["Ada King"])
+    timezone: str | None = Field(default=None, max_length=64, examples=["Asia/Tokyo"])
 
-    async def actor(
-        authorization: Annotated[str | None, Header(description="Bearer <access token>")] = None,
-    ) -> Actor:
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise Problem(401, "Authentication required", "Send Authorization: Bearer <access token>.")
-        try:
-            claims = tokens.check(token.strip())
-        except InvalidToken as exc:
-            raise Problem(401, "Invalid access token", str(exc)) from exc
-        return Actor(claims.user_id, claims.role)  # type: ignore[arg-type]
 
-    return Depends(actor)
+class ContextErasureOut(CamelModel):
+    status: Literal["pending", "confirmed"]
+    confirmed_at: datetime | None = None
+
+
+class ErasureOut(CamelModel):
+    request_id: UUID
+    status: Literal["pending", "completed"]
+    requested_at: datetime
+    completed_at: datetime | None
+    contexts: dict[str, ContextErasureOut] = Field(
+        description="progress, chat, achievements, analytics and exports: each pending until it confirms."
+    )
+    status_url: str = Field(description="Where to follow the request (no token needed; the id is the key).")
 
 
 def build_router(
-    identity: IdentityService, tokens: Tokens, services: ContextServices, *, dev: bool
+    identity: IdentityService,
+    guard: Guard,
+    services: ContextServices,
+    composer: Composer,
+    live: LiveHub,
+    erasures: ErasureTracker,
+    *,
+    dev: bool,
 ) -> APIRouter:
     router = APIRouter(tags=["identity"])
-    current_actor = bearer_actor(tokens)
-    CurrentActor = Annotated[Actor, current_actor]
+    reads = guard.user(guard.limits.reads)
+    Reader = Annotated[Actor, reads]
+    by_address = [guard.address(guard.limits.auth)]
 
-    @router.post("/api/auth/register", status_code=201)
-    async def register(body: RegisterIn) -> dict[str, Any]:
-        """Create an account (student or instructor) and log it in."""
+    @router.post(
+        "/api/auth/register",
+        status_code=201,
+        dependencies=by_address,
+        summary="Create an account (student or instructor) and log it in",
+        responses={409: {"description": "The email is registered already."}},
+    )
+    async def register(body: RegisterIn) -> SessionOut:
+        """Passwords: at least 10 characters, 4 different ones, not the email's name. Every broken
+        rule is listed in ``errors``."""
         session = await identity.register(
             email=body.email,
             password=body.password,
@@ -116,27 +140,82 @@ def build_router(
         )
         return _session_out(session)
 
-    @router.post("/api/auth/login")
-    async def login(body: LoginIn) -> dict[str, Any]:
-        """Exchange an email and password for an access token."""
+    @router.post(
+        "/api/auth/login",
+        dependencies=by_address,
+        summary="Exchange an email and password for an access token",
+        responses={401: {"description": "The email or the password is wrong (never saying which)."}},
+    )
+    async def login(body: LoginIn) -> SessionOut:
+        """The token is valid for an hour; send it as ``Authorization: Bearer <token>``."""
         return _session_out(await identity.login(email=body.email, password=body.password))
 
-    @router.post("/api/auth/dev-token", include_in_schema=dev)
-    async def dev_token(body: DevTokenIn) -> dict[str, Any]:
-        """Dev mode only: a token for any email and role, creating the account if needed
-        (an existing account keeps its role)."""
+    @router.post(
+        "/api/auth/dev-token",
+        include_in_schema=dev,
+        summary="Dev mode only: a token for any email and role",
+    )
+    async def dev_token(body: DevTokenIn) -> SessionOut:
+        """Creates the account (without a password) if needed; an existing account keeps its role.
+        Not rate limited; 404 outside dev mode."""
         if not dev:
             raise NotFound("not found")
         return _session_out(
             await identity.dev_token(email=body.email, role=body.role, full_name=body.full_name)
         )
 
-    @router.get("/api/me")
-    async def me(actor: CurrentActor) -> dict[str, Any]:
-        """The caller's account."""
-        return _user_out(await identity.me(actor.user_id)).model_dump(by_alias=True, mode="json")
+    @router.get("/api/me", summary="The caller's account")
+    async def me(actor: Reader) -> UserOut:
+        """Email, name, role and time zone."""
+        return _user_out(await identity.me(actor.user_id))
 
-    router.include_router(build_forwarding_router(services, current_actor))
+    @router.patch(
+        "/api/me",
+        summary="Change the caller's display name or time zone",
+    )
+    async def change_profile(body: ProfileIn, actor: Reader) -> UserOut:
+        """Only the fields sent change; ``UserProfileChanged`` tells the other contexts."""
+        return _user_out(
+            await identity.change_profile(actor.user_id, full_name=body.full_name, timezone=body.timezone)
+        )
+
+    @router.delete(
+        "/api/me",
+        status_code=202,
+        summary="Erase the caller's account and ask every context to erase their data",
+    )
+    async def erase(actor: Reader, request: Request) -> ErasureOut:
+        """The account is gone at once (its tokens stop working); ``statusUrl`` shows which
+        contexts have confirmed erasing the learner's data."""
+        request_id, _ = await identity.erase(actor.user_id)
+        return await _erasure(request_id, request)
+
+    @router.get(
+        "/api/erasures/{request_id}",
+        dependencies=by_address,
+        summary="Which contexts have confirmed an erasure request",
+        responses={404: {"description": "No such request."}},
+    )
+    async def erasure_status(request_id: UUID, request: Request) -> ErasureOut:
+        """Needs no token (the account is gone); the unguessable request id is the key."""
+        return await _erasure(request_id, request)
+
+    async def _erasure(request_id: UUID, request: Request) -> ErasureOut:
+        state = await erasures.status(request_id)
+        if state is None:
+            raise NotFound(f"erasure request {request_id} not found")
+        return ErasureOut.model_validate(
+            {**state, "statusUrl": str(request.url_for("erasure_status", request_id=request_id))}
+        )
+
+    async def account(user_id: UUID) -> dict[str, Any]:
+        return _user_out(await identity.me(user_id)).model_dump(by_alias=True, mode="json")
+
+    router.include_router(build_pages_router(composer, reads, account))
+    router.include_router(build_stream_router(live, reads))
+    router.include_router(
+        build_forwarding_router(services, {"reads": reads, "tracking": guard.user(guard.limits.tracking)})
+    )
     return router
 
 

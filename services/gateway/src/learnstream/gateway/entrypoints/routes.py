@@ -8,9 +8,12 @@ down into a 503 for that request.
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
+import httpx
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
 
 from learnstream.gateway.adapters.services import ContextServices, Unavailable
 from learnstream.runtime.actors import Actor
@@ -24,67 +27,94 @@ class Route:
     service: str
     summary: str
     roles: tuple[str, ...] = ("student", "instructor", "admin")
+    limit: Literal["reads", "tracking"] = "reads"
+    timeout: float | None = None
+    """Read timeout for this route when longer than the default (streamed assistant replies)."""
 
 
 TEACHING = ("instructor", "admin")
+COURSE = "/api/instructor/courses/{course_id}"
 
 ROUTES: tuple[Route, ...] = (
+    # catalog and enrollment (progress)
     Route("POST", "/api/instructor/courses", "progress", "Create a course with its outline", TEACHING),
     Route("GET", "/api/instructor/courses", "progress", "The instructor's courses", TEACHING),
-    Route("PUT", "/api/instructor/courses/{course_id}", "progress", "Replace a course's outline", TEACHING),
-    Route("POST", "/api/instructor/courses/{course_id}/publish", "progress", "Publish a course", TEACHING),
-    Route("POST", "/api/instructor/courses/{course_id}/archive", "progress", "Archive a course", TEACHING),
+    Route("PUT", COURSE, "progress", "Replace a course's outline", TEACHING),
+    Route("POST", f"{COURSE}/publish", "progress", "Publish a course", TEACHING),
+    Route("POST", f"{COURSE}/archive", "progress", "Archive a course", TEACHING),
     Route("GET", "/api/courses", "progress", "Published courses"),
     Route("GET", "/api/courses/{course_id}", "progress", "One course"),
     Route("POST", "/api/courses/{course_id}/enroll", "progress", "Enroll in a course"),
     Route("DELETE", "/api/courses/{course_id}/enroll", "progress", "Leave a course"),
+    # the learner's progress
     Route("GET", "/api/learner/courses", "progress", "The caller's courses (continue learning)"),
-    Route("POST", "/api/learner/track-lesson", "progress", "Report time, video and completion of a lesson"),
-    Route("POST", "/api/learner/track-batch", "progress", "Report many offline tracking events"),
+    Route("GET", "/api/learner/summary", "progress", "The caller's progress figures across courses"),
+    Route(
+        "POST",
+        "/api/learner/track-lesson",
+        "progress",
+        "Report time, video and completion of a lesson",
+        limit="tracking",
+    ),
+    Route(
+        "POST",
+        "/api/learner/track-batch",
+        "progress",
+        "Report many offline tracking events",
+        limit="tracking",
+    ),
     Route("POST", "/api/learner/quizzes/{quiz_id}/attempts", "progress", "Submit a quiz attempt"),
-    Route("GET", "/api/learner/course/{course_id}/progress", "progress", "The caller's progress in a course"),
+    Route("GET", "/api/learner/activity", "analytics", "The caller's activity per day"),
+    # gamification (achievements)
+    Route("GET", "/api/learner/achievements", "achievements", "Earned and locked achievements, XP, streak"),
+    Route("GET", "/api/leaderboard", "achievements", "Weekly, monthly or all-time leaderboard"),
+    # assistant chat
+    Route("GET", "/api/chat/sessions", "chat", "The caller's conversations, newest activity first"),
+    Route("POST", "/api/chat/sessions", "chat", "Start a conversation about a course"),
+    Route("PATCH", "/api/chat/sessions/{session_id}", "chat", "Rename a conversation"),
+    Route("DELETE", "/api/chat/sessions/{session_id}", "chat", "Delete a conversation"),
+    Route("GET", "/api/chat/sessions/{session_id}/messages", "chat", "A conversation's messages"),
+    Route(
+        "POST",
+        "/api/chat/sessions/{session_id}/messages",
+        "chat",
+        "Ask the assistant (Accept: text/event-stream streams the reply)",
+        timeout=120.0,
+    ),
+    Route("GET", "/api/chat/search", "chat", "Search the caller's conversations and messages"),
+    Route("POST", "/api/chat/messages/{message_id}/rating", "chat", "Rate an assistant reply"),
+    # instructor (own courses only; the owning context checks)
     Route(
         "POST", "/api/instructor/students/{student_id}/notes", "progress", "Note about a student", TEACHING
     ),
-    Route("GET", "/api/learner/activity", "analytics", "The caller's activity per day"),
-    Route("GET", "/api/instructor/courses/{course_id}/analytics", "analytics", "Course analytics", TEACHING),
-    Route("GET", "/api/instructor/courses/{course_id}/lessons/analytics", "analytics", "Lessons", TEACHING),
-    Route("GET", "/api/instructor/courses/{course_id}/videos/analytics", "analytics", "Videos", TEACHING),
-    Route("GET", "/api/instructor/courses/{course_id}/quizzes/analytics", "analytics", "Quizzes", TEACHING),
-    Route(
-        "GET", "/api/instructor/courses/{course_id}/students", "analytics", "A course's students", TEACHING
-    ),
-    Route(
-        "GET",
-        "/api/instructor/courses/{course_id}/students/at-risk",
-        "analytics",
-        "Students at risk",
-        TEACHING,
-    ),
-    Route(
-        "GET",
-        "/api/instructor/courses/{course_id}/students/{student_id}",
-        "analytics",
-        "One student",
-        TEACHING,
-    ),
-    Route(
-        "GET", "/api/instructor/courses/{course_id}/ai-analytics", "analytics", "Assistant usage", TEACHING
-    ),
-    Route("GET", "/api/creator/dashboard", "analytics", "Across the instructor's courses", TEACHING),
+    Route("GET", f"{COURSE}/students/{{student_id}}/notes", "progress", "Notes about a student", TEACHING),
+    Route("GET", f"{COURSE}/analytics", "analytics", "Course analytics", TEACHING),
+    Route("GET", f"{COURSE}/lessons/analytics", "analytics", "Lessons", TEACHING),
+    Route("GET", f"{COURSE}/videos/analytics", "analytics", "Videos", TEACHING),
+    Route("GET", f"{COURSE}/quizzes/analytics", "analytics", "Quizzes", TEACHING),
+    Route("GET", f"{COURSE}/students", "analytics", "A course's students", TEACHING),
+    Route("GET", f"{COURSE}/students/at-risk", "analytics", "Students at risk", TEACHING),
+    Route("GET", f"{COURSE}/students/{{student_id}}", "analytics", "One student", TEACHING),
+    Route("GET", f"{COURSE}/ai-analytics", "analytics", "Assistant usage", TEACHING),
+    Route("POST", f"{COURSE}/export", "exports", "Export a course's report", TEACHING),
+    # creator and admin
     Route("GET", "/api/creator/students", "analytics", "Every student of the instructor", TEACHING),
+    Route("POST", "/api/creator/export", "exports", "Export across the instructor's courses", TEACHING),
     Route("GET", "/api/admin/analytics/overview", "analytics", "Platform overview", ("admin",)),
+    # exports
+    Route("GET", "/api/exports/{export_id}", "exports", "An export's status and download link"),
 )
 
-_PASSED_ON = {"content-type", "retry-after", "location"}
+_PASSED_ON = {"content-type", "retry-after", "location", "cache-control"}
 
 
-def build_forwarding_router(services: ContextServices, current_actor: Any) -> APIRouter:
-    """One route per entry of :data:`ROUTES`, authenticated by ``current_actor``."""
+def build_forwarding_router(services: ContextServices, limited: dict[str, Any]) -> APIRouter:
+    """One route per entry of :data:`ROUTES`; ``limited`` maps a limit name to the
+    authenticated, rate-limited caller dependency."""
     router = APIRouter()
 
     def endpoint(route: Route) -> Callable[..., Awaitable[Response]]:
-        async def forward(request: Request, actor: Annotated[Actor, current_actor]) -> Response:
+        async def forward(request: Request, actor: Annotated[Actor, limited[route.limit]]) -> Response:
             if actor.role not in route.roles:
                 # a role that never reaches this route: the same answer as an unknown object
                 raise Problem(404, "Not found", f"{request.url.path} is not a route for a {actor.role}")
@@ -97,11 +127,35 @@ def build_forwarding_router(services: ContextServices, current_actor: Any) -> AP
                     actor=(str(actor.user_id), actor.role),
                     params=list(request.query_params.multi_items()),
                     body=body or None,
+                    accept=request.headers.get("accept"),
+                    stream=True,
+                    timeout=route.timeout,
                 )
             except Unavailable as exc:
-                raise Problem(503, "Service unavailable", f"{exc}; try again shortly") from exc
+                raise Problem(
+                    503, "Service unavailable", f"{exc}; try again shortly", retryAfter="5"
+                ) from exc
             headers = {k: v for k, v in answer.headers.items() if k.lower() in _PASSED_ON}
-            return Response(answer.content, status_code=answer.status_code, headers=headers)
+            if answer.headers.get("content-type", "").startswith("text/event-stream"):
+                headers["X-Accel-Buffering"] = "no"
+                return StreamingResponse(
+                    answer.aiter_raw(),
+                    status_code=answer.status_code,
+                    headers=headers,
+                    background=BackgroundTask(answer.aclose),
+                )
+            try:
+                content = await answer.aread()
+            except httpx.HTTPError as exc:
+                raise Problem(
+                    503,
+                    "Service unavailable",
+                    f"the {route.service} service broke off its answer",
+                    retryAfter="5",
+                ) from exc
+            finally:
+                await answer.aclose()
+            return Response(content, status_code=answer.status_code, headers=headers)
 
         return forward
 
@@ -111,6 +165,9 @@ def build_forwarding_router(services: ContextServices, current_actor: Any) -> AP
             endpoint(route),
             methods=[route.method],
             summary=route.summary,
+            description=f"Passed on to the {route.service} service"
+            + ("" if len(route.roles) == 3 else f"; for {' and '.join(route.roles)}s only")
+            + ".",
             tags=[route.service],
         )
     return router

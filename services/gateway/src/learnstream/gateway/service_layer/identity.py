@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from learnstream.events.identity import LearnerErasureRequested, UserProfileChanged
 from learnstream.gateway.adapters.passwords import hash_password, verify_password
 from learnstream.gateway.adapters.tokens import Tokens
 from learnstream.gateway.adapters.users import User, UserRepository
@@ -19,7 +21,11 @@ from learnstream.gateway.domain.accounts import (
     email_problems,
     normalize_email,
     registration_problems,
+    timezone_problems,
 )
+
+ROLE_CACHE_SECONDS = 5.0
+"""How long a replica trusts what it read about an account (role, erased) before reading again."""
 
 
 class LoginFailed(Exception):
@@ -44,6 +50,7 @@ class IdentityService:
         self._sessions = sessions
         self._users = users
         self._tokens = tokens
+        self._roles: dict[UUID, tuple[str | None, float]] = {}
 
     def _session(self, user: User) -> Session:
         token, expires = self._tokens.issue(user.user_id, user.role)
@@ -103,6 +110,64 @@ class IdentityService:
         if user is None:
             raise NotFound(f"account {user_id} not found")
         return user
+
+    async def current_role(self, user_id: UUID) -> str | None:
+        """The account's role now, or None if it is gone or erased (cached for a few seconds)."""
+        now = time.monotonic()
+        cached = self._roles.get(user_id)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        async with self._sessions() as session:
+            role = await self._users.role_of(session, user_id)
+        if len(self._roles) > 50_000:
+            self._roles = {k: v for k, v in self._roles.items() if v[1] > now}
+        self._roles[user_id] = (role, now + ROLE_CACHE_SECONDS)
+        return role
+
+    async def change_profile(
+        self, user_id: UUID, *, full_name: str | None = None, timezone: str | None = None
+    ) -> User:
+        """Change the display name and/or time zone; ``UserProfileChanged`` names what changed."""
+        problems: list[Problem] = []
+        if full_name is not None:
+            full_name = " ".join(full_name.split())
+            problems += display_name_problems(full_name)
+        if timezone is not None:
+            problems += timezone_problems(timezone)
+        if problems:
+            raise AccountRejected(problems)
+        async with self._sessions() as session, session.begin():
+            user = await self._users.by_id(session, user_id, lock=True)
+            if user is None:
+                raise NotFound(f"account {user_id} not found")
+            changed_name = full_name if full_name not in (None, user.display_name) else None
+            changed_zone = timezone if timezone not in (None, user.timezone) else None
+            if changed_name is None and changed_zone is None:
+                return user
+            event = UserProfileChanged(
+                user_id=user_id,
+                display_name=changed_name,
+                timezone=changed_zone,
+                actor_id=user_id,
+                occurred_at=_now(),
+            )
+            await self._users.change_profile(session, user, event)
+            user = await self._users.by_id(session, user_id)
+        assert user is not None
+        return user
+
+    async def erase(self, user_id: UUID) -> tuple[UUID, datetime]:
+        """Forget the account and ask every context to erase the learner; the request's id and time."""
+        async with self._sessions() as session, session.begin():
+            user = await self._users.by_id(session, user_id, lock=True)
+            if user is None:
+                raise NotFound(f"account {user_id} not found")
+            event = LearnerErasureRequested(
+                user_id=user_id, request_id=uuid4(), actor_id=user_id, occurred_at=_now()
+            )
+            await self._users.erase(session, user, event)
+        self._roles[user_id] = (None, time.monotonic() + ROLE_CACHE_SECONDS)
+        return event.request_id, event.occurred_at
 
 
 def _now() -> datetime:
