@@ -5,75 +5,19 @@ analytics run as real HTTP servers (uvicorn) on free ports."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 from uuid import uuid4
 
 import httpx
 import pytest
-import uvicorn
-
-from learnstream.analytics.bootstrap import build as build_analytics
-from learnstream.analytics.config import Settings as AnalyticsSettings
-from learnstream.devstack.servers import free_port
-from learnstream.devstack.testing import Infra
-from learnstream.gateway.bootstrap import build as build_gateway
-from learnstream.gateway.config import Settings as GatewaySettings
-from learnstream.progress.bootstrap import build as build_progress
-from learnstream.progress.config import Settings as ProgressSettings
 
 pytestmark = pytest.mark.integration
 
 
-async def _serve(app: Any, port: int) -> tuple[uvicorn.Server, asyncio.Task[None]]:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done(), "server did not start"
-        await asyncio.sleep(0.05)
-    return server, task
-
-
 @pytest.fixture(scope="module")
-async def gateway(infra: Infra, clickhouse_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    ports = {name: free_port() for name in ("gateway", "progress", "analytics")}
-    common = {"env": "test", "kafka_bootstrap_servers": infra.kafka_bootstrap_servers}
-    progress = build_progress(
-        ProgressSettings(
-            **common, database_url=await infra.new_database("progress"), outbox_poll_interval_seconds=0.05
-        )
-    )
-    analytics = build_analytics(
-        AnalyticsSettings(
-            **common,
-            service_name=f"analytics-{uuid4().hex[:8]}",
-            database_url=await infra.new_database("analytics"),
-            clickhouse_url=clickhouse_url,
-            clickhouse_database=f"gw_{uuid4().hex[:8]}",
-            projection_max_wait_ms=50,
-        )
-    )
-    gateway = build_gateway(
-        GatewaySettings(
-            **common,
-            database_url=await infra.new_database("gateway"),
-            redis_url=infra.redis_url,
-            progress_url=f"http://127.0.0.1:{ports['progress']}",
-            analytics_url=f"http://127.0.0.1:{ports['analytics']}",
-        )
-    )
-    servers = [
-        await _serve(progress, ports["progress"]),
-        await _serve(analytics, ports["analytics"]),
-        await _serve(gateway, ports["gateway"]),
-    ]
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports['gateway']}", timeout=10) as http:
-            yield http
-    finally:
-        for server, task in reversed(servers):
-            server.should_exit = True
-            await task
+def gateway(stack: Any) -> httpx.AsyncClient:
+    """The client of the module's stack (``conftest.Stack``)."""
+    return stack.http
 
 
 async def token(http: httpx.AsyncClient, role: str) -> dict[str, str]:

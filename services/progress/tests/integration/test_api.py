@@ -85,14 +85,16 @@ async def test_learners_see_no_answer_keys_and_no_drafts(
     assert hidden.status_code == 404
 
 
-async def test_another_instructor_cannot_edit_the_course(
+async def test_another_instructor_cannot_edit_the_course_and_learns_nothing_of_it(
     progress: ProgressApi, published: PublishedCourse
 ) -> None:
     stranger = (uuid4(), "instructor")
     response = await progress.call(
         "PUT", f"/api/instructor/courses/{published.id}", stranger, json=course_body()
     )
-    assert response.status_code == 403
+    unknown = await progress.call("PUT", f"/api/instructor/courses/{uuid4()}", stranger, json=course_body())
+    assert response.status_code == unknown.status_code == 404
+    assert response.json()["detail"] == f"no course {published.id}"
 
 
 async def test_enrolling_twice_returns_the_same_enrollment(
@@ -146,7 +148,7 @@ async def test_tracking_without_enrollment_or_outside_the_course_is_refused(
         "POST", "/api/learner/track-lesson", learner, json={**report, "timeSpentSeconds": 50_000}
     )
 
-    assert not_enrolled.status_code == 403
+    assert not_enrolled.status_code == 404
     assert "not enrolled" in not_enrolled.json()["detail"]
     assert foreign_lesson.status_code == 422
     assert foreign_lesson.json()["reason"] == "lesson_not_in_course"

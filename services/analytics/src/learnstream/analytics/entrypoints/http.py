@@ -245,6 +245,11 @@ def build_router(
             raise InvalidQuery("days", f"days must be 30 or 90; got {days}")
         return await reports.learner_activity(actor.user_id, now=_now(now), days=days)
 
+    @router.get("/api/me/data-export")
+    async def data_export(actor: CurrentActor) -> dict[str, Any]:
+        """What the analytics store holds about the caller (the gateway's data export gathers it)."""
+        return await reports.learner_data_export(actor.user_id, now=datetime.now(UTC))
+
     # --- operations -------------------------------------------------------------------------------
 
     @router.get("/api/analytics/freshness", dependencies=[require_service_token(service_token)])

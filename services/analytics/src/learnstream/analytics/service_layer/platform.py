@@ -476,3 +476,41 @@ class Reports(StudentReports):
             ],
             "freshness": await self.freshness(now),
         }
+
+    async def learner_data_export(self, learner_id: UUID, *, now: datetime) -> dict[str, Any]:
+        """What the analytics store holds about the learner: their events by type, and their
+        time and completed lessons per local day, over all time."""
+        tz = await self.timezone_of(learner_id)
+        counts = await self._rows(
+            "SELECT name, count(), min(time), max(time) FROM {db}.events FINAL"
+            " WHERE subject = {l:String} GROUP BY name ORDER BY name",
+            l=str(learner_id),
+        )
+        days = await self._rows(
+            """
+            SELECT toDate(time, {tz:String}) AS day,
+                   sumIf(seconds, name = 'LessonTimeTracked'), countIf(name = 'LessonCompleted')
+            FROM {db}.activity FINAL
+            WHERE learner_id = {l:UUID} AND name IN ('LessonTimeTracked', 'LessonCompleted')
+            GROUP BY day ORDER BY day
+            """,
+            l=learner_id,
+            tz=tz,
+        )
+        return {
+            "timezone": tz,
+            "events": [
+                {
+                    "name": row[0],
+                    "count": int(row[1]),
+                    "firstAt": iso(utc(row[2])),
+                    "lastAt": iso(utc(row[3])),
+                }
+                for row in counts
+            ],
+            "activityByDay": [
+                {"date": row[0].isoformat(), "timeSpent": int(row[1]), "lessonsCompleted": int(row[2])}
+                for row in days
+            ],
+            "freshness": await self.freshness(now),
+        }

@@ -5,10 +5,9 @@ Each gathers its sections from the contexts in parallel (:mod:`..service_layer.c
 a section whose context failed is ``null`` and named in ``unavailable`` with the reason.
 """
 
-
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
@@ -94,10 +93,17 @@ def build_pages_router(
     )
     async def dashboard(
         actor: Reader,
-        days: Annotated[Literal[30, 90], Query(description="Days of activity to chart.")] = 30,
+        days: Annotated[int, Query(description="Days of activity to chart: 30 or 90.")] = 30,
     ) -> dict[str, Any]:
         """Gathered from progress, analytics and achievements in parallel; a context that
         fails leaves its fields null and is named in ``unavailable``."""
+        if days not in (30, 90):
+            raise Problem(
+                422,
+                "Invalid request",
+                f"days must be 30 or 90; got {days}",
+                errors=[{"field": "days", "message": "must be 30 or 90"}],
+            )
         composed = await composer.compose(
             actor,
             [

@@ -7,7 +7,6 @@ with ``Last-Event-ID`` first receives what it missed (kept a day, up to 200 upda
 A comment line every ``heartbeat`` seconds keeps proxies from closing the connection.
 """
 
-
 import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated, Any

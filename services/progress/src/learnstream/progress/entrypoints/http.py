@@ -45,7 +45,8 @@ from learnstream.progress.service_layer.services import ProgressService
 from learnstream.runtime.actors import Actor, actor_dependency
 from learnstream.runtime.problems import field_path, problem_response
 
-_REJECTION_STATUS = {"course_not_found": 404, "not_enrolled": 403}
+# a course the caller is not enrolled in answers like one that does not exist, so ids cannot be probed
+_REJECTION_STATUS = {"course_not_found": 404, "not_enrolled": 404}
 
 
 def build_router(service: ProgressService, service_token: str) -> APIRouter:
@@ -148,6 +149,12 @@ def build_router(service: ProgressService, service_token: str) -> APIRouter:
                 offset=offset,
             )
 
+    @router.get("/api/me/data-export")
+    async def data_export(actor: CurrentActor) -> dict[str, Any]:
+        """What the progress context stores about the caller (the gateway's data export gathers it)."""
+        async with service.sessions() as session:
+            return await views.learner_data_export(session, actor.user_id)
+
     @router.get("/api/learner/summary", response_model=LearnerSummaryOut)
     async def learner_summary(actor: CurrentActor) -> dict[str, Any]:
         """The caller's progress figures across courses (the dashboard's stats)."""
@@ -237,10 +244,8 @@ def build_router(service: ProgressService, service_token: str) -> APIRouter:
     @router.get("/api/instructor/courses/{course_id}/students/{student_id}/notes", response_model=NotesOut)
     async def list_notes(course_id: UUID, student_id: UUID, actor: CurrentActor) -> dict[str, Any]:
         """Notes about a learner in one of the caller's courses, newest first."""
-        course = await service.course_for(actor, course_id)
-        if not actor.owns(course.instructor_id):
-            raise Forbidden(f"course {course_id} belongs to another instructor")
         async with service.sessions() as session:
+            await service.own_student(session, actor, course_id, student_id)
             return {"notes": await views.notes(session, course_id, student_id)}
 
     return router

@@ -135,7 +135,7 @@ class ProgressService:
         if course is None:
             raise NotFound(f"no course {course_id}")
         if not actor.owns(course.instructor_id):
-            raise Forbidden(f"course {course_id} belongs to another instructor")
+            raise NotFound(f"no course {course_id}")  # foreign answers as unknown: ids cannot be probed
         return course
 
     async def _save_course(
@@ -175,6 +175,16 @@ class ProgressService:
             return enrollment
 
         return await self._transaction(work)
+
+    async def own_student(
+        self, session: AsyncSession, actor: Actor, course_id: UUID, learner_id: UUID
+    ) -> None:
+        """NotFound unless ``course_id`` is the actor's and ``learner_id`` is enrolled in it."""
+        course = await self.courses.get(session, course_id)
+        if course is None or not actor.owns(course.instructor_id):
+            raise NotFound(f"no course {course_id}")
+        if course_id not in await self.enrollments.load(session, learner_id, [course_id]):
+            raise NotFound(f"learner {learner_id} is not a student of course {course_id}")
 
     async def _enrollment(
         self, session: AsyncSession, learner_id: UUID, course_id: UUID, *, with_quizzes: bool = False
@@ -265,7 +275,7 @@ class ProgressService:
             if course is None:
                 raise NotFound(f"no course {course_id}")
             if not actor.owns(course.instructor_id):
-                raise Forbidden(f"course {course_id} belongs to another instructor")
+                raise NotFound(f"no course {course_id}")  # foreign answers as unknown: ids cannot be probed
             enrollment = await self._enrollment(session, learner_id, course_id)
             at = self._clock()
             note_id = enrollment.add_note(instructor_id=actor.user_id, at=at)

@@ -371,3 +371,49 @@ async def notes(session: AsyncSession, course_id: UUID, learner_id: UUID) -> lis
         {"id": r.note_id, "instructor_id": r.instructor_id, "note": r.body, "created_at": r.created_at}
         for r in rows
     ]
+
+
+async def learner_data_export(session: AsyncSession, learner_id: UUID) -> dict[str, Any]:
+    """Everything this context stores about the learner (their right of access): enrollments,
+    per-lesson progress, viewing sessions, quiz attempts with answers, and instructors' notes."""
+
+    async def rows(sql: str) -> list[dict[str, Any]]:
+        result = await session.execute(text(sql), {"l": learner_id})
+        return [_camel(dict(row._mapping)) for row in result]
+
+    scope = "FROM enrollments e JOIN courses c USING (course_id)"
+    return {
+        "enrollments": await rows(
+            "SELECT e.enrollment_id, e.course_id, c.title AS course_title, e.status, e.enrolled_at,"
+            " e.completed_at, e.cancelled_at, e.last_accessed_at, e.completion_percentage,"
+            f" e.total_seconds AS time_spent_seconds {scope} WHERE e.learner_id = :l ORDER BY e.enrolled_at"
+        ),
+        "lessons": await rows(
+            "SELECT e.course_id, p.lesson_id, p.started_at, p.last_viewed_at, p.completed_at,"
+            " p.seconds_spent, p.watched AS watched_ranges, p.video_position AS video_position_seconds"
+            " FROM lesson_progress p JOIN enrollments e USING (enrollment_id)"
+            " WHERE e.learner_id = :l ORDER BY e.course_id, p.started_at"
+        ),
+        "viewingSessions": await rows(
+            "SELECT e.course_id, v.lesson_id, v.view_id, v.seconds FROM lesson_views v"
+            " JOIN enrollments e USING (enrollment_id) WHERE e.learner_id = :l ORDER BY e.course_id"
+        ),
+        "quizAttempts": await rows(
+            "SELECT e.course_id, q.quiz_id, q.attempt_number, q.score_percentage, q.passed, q.answers,"
+            " q.submitted_at FROM quiz_attempts q JOIN enrollments e USING (enrollment_id)"
+            " WHERE e.learner_id = :l ORDER BY q.submitted_at"
+        ),
+        "instructorNotes": await rows(
+            "SELECT course_id, note_id, body, created_at FROM instructor_notes"
+            " WHERE learner_id = :l ORDER BY created_at"
+        ),
+    }
+
+
+def _camel(row: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in row.items():
+        head, *rest = key.split("_")
+        name = head + "".join(part.title() for part in rest)
+        out[name] = value.isoformat().replace("+00:00", "Z") if isinstance(value, datetime) else value
+    return out

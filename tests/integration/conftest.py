@@ -1,0 +1,113 @@
+"""The gateway with the progress and analytics services behind it, as real HTTP servers.
+
+The chat, achievements and exports services have not landed yet: their URLs point at
+ports where nothing listens, so the gateway sees them as unavailable, as it would in
+production while they are down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import uuid4
+
+import httpx
+import pytest
+import uvicorn
+
+from learnstream.analytics.bootstrap import build as build_analytics
+from learnstream.analytics.config import Settings as AnalyticsSettings
+from learnstream.devstack.servers import free_port
+from learnstream.devstack.testing import Infra
+from learnstream.gateway.bootstrap import build as build_gateway
+from learnstream.gateway.config import Settings as GatewaySettings
+from learnstream.progress.bootstrap import build as build_progress
+from learnstream.progress.config import Settings as ProgressSettings
+
+
+async def serve(app: Any, port: int) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done(), "server did not start"
+        await asyncio.sleep(0.05)
+    return server, task
+
+
+@dataclass
+class Stack:
+    http: httpx.AsyncClient
+    base_url: str
+    gateway_settings: GatewaySettings
+    servers: dict[str, tuple[uvicorn.Server, asyncio.Task[None]]] = field(default_factory=dict)
+
+    async def stop(self, name: str) -> None:
+        server, task = self.servers.pop(name)
+        server.should_exit = True
+        await task
+
+    async def token(self, role: str, *, name: str | None = None) -> dict[str, str]:
+        body: dict[str, Any] = {"email": f"{role}-{uuid4().hex[:8]}@example.com", "role": role}
+        if name:
+            body["fullName"] = name
+        answer = await self.http.post("/api/auth/dev-token", json=body)
+        assert answer.status_code == 200, answer.text
+        return {"Authorization": f"Bearer {answer.json()['accessToken']}"}
+
+
+async def start_stack(infra: Infra, clickhouse_url: str, **gateway: Any) -> Stack:
+    ports = {name: free_port() for name in ("gateway", "progress", "analytics")}
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    common = {"env": "test", "kafka_bootstrap_servers": infra.kafka_bootstrap_servers}
+    progress = build_progress(
+        ProgressSettings(
+            **common, database_url=await infra.new_database("progress"), outbox_poll_interval_seconds=0.05
+        )
+    )
+    analytics = build_analytics(
+        AnalyticsSettings(
+            **common,
+            service_name=f"analytics-{uuid4().hex[:8]}",
+            database_url=await infra.new_database("analytics"),
+            clickhouse_url=clickhouse_url,
+            clickhouse_database=f"gw_{uuid4().hex[:8]}",
+            projection_max_wait_ms=50,
+        )
+    )
+    settings = GatewaySettings(
+        **common,
+        service_name=f"gateway-{uuid4().hex[:8]}",
+        database_url=await infra.new_database("gateway"),
+        redis_url=infra.redis_url,
+        progress_url=f"http://127.0.0.1:{ports['progress']}",
+        analytics_url=f"http://127.0.0.1:{ports['analytics']}",
+        chat_url=nowhere,
+        achievements_url=nowhere,
+        exports_url=nowhere,
+        outbox_poll_interval_seconds=0.05,
+        **gateway,
+    )
+    base_url = f"http://127.0.0.1:{ports['gateway']}"
+    stack = Stack(httpx.AsyncClient(base_url=base_url, timeout=10), base_url, settings)
+    stack.servers["progress"] = await serve(progress, ports["progress"])
+    stack.servers["analytics"] = await serve(analytics, ports["analytics"])
+    stack.servers["gateway"] = await serve(build_gateway(settings), ports["gateway"])
+    return stack
+
+
+async def stop_stack(stack: Stack) -> None:
+    await stack.http.aclose()
+    for name in ("gateway", "analytics", "progress"):
+        if name in stack.servers:
+            await stack.stop(name)
+
+
+@pytest.fixture(scope="module")
+async def stack(infra: Infra, clickhouse_url: str) -> AsyncIterator[Stack]:
+    running = await start_stack(infra, clickhouse_url)
+    try:
+        yield running
+    finally:
+        await stop_stack(running)

@@ -1,0 +1,145 @@
+"""Object-level authorization through the gateway: every instructor and learner route, asked
+about someone else's object, answers exactly as for an object that does not exist (404), so
+ids cannot be probed; a route for another role answers the same.
+
+The routes of chat, achievements and exports join the matrix when those services land.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import uuid4
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+COURSE = {
+    "title": "Private course",
+    "description": "Owned by one instructor",
+    "category": "security",
+    "difficulty": "advanced",
+    "sections": [
+        {
+            "title": "Only",
+            "lessons": [
+                {"title": "Video", "contentType": "video", "durationSeconds": 120},
+                {
+                    "title": "Quiz",
+                    "contentType": "quiz",
+                    "durationSeconds": 60,
+                    "quiz": {
+                        "passingScore": 50,
+                        "questions": [{"text": "1 + 1?", "options": ["1", "2"], "correctIndex": 1}],
+                    },
+                },
+            ],
+        }
+    ],
+}
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    path: str
+    body: dict[str, Any] | None = None
+
+
+def instructor_calls(course: str, student: str, body_course: str) -> list[Call]:
+    """Every instructor route about one course (and one of its students)."""
+    base = f"/api/instructor/courses/{course}"
+    return [
+        Call("PUT", base, COURSE),
+        Call("POST", f"{base}/publish"),
+        Call("POST", f"{base}/archive"),
+        Call("GET", f"{base}/analytics"),
+        Call("GET", f"{base}/lessons/analytics"),
+        Call("GET", f"{base}/videos/analytics"),
+        Call("GET", f"{base}/quizzes/analytics"),
+        Call("GET", f"{base}/students"),
+        Call("GET", f"{base}/students/at-risk"),
+        Call("GET", f"{base}/students/{student}"),
+        Call("GET", f"{base}/students/{student}/notes"),
+        Call("GET", f"{base}/ai-analytics"),
+        Call("GET", f"{base}/dashboard"),
+        Call("POST", f"/api/instructor/students/{student}/notes", {"courseId": body_course, "note": "probe"}),
+    ]
+
+
+def learner_calls(course: str, lesson: str, quiz: str) -> list[Call]:
+    """Every learner route about one course the caller is not enrolled in."""
+    return [
+        Call("GET", f"/api/learner/course/{course}/progress"),
+        Call(
+            "POST",
+            "/api/learner/track-lesson",
+            {"courseId": course, "lessonId": lesson, "viewId": str(uuid4()), "timeSpentSeconds": 5},
+        ),
+        Call("POST", f"/api/learner/quizzes/{quiz}/attempts", {"answers": [1]}),
+        Call("DELETE", f"/api/courses/{course}/enroll"),
+    ]
+
+
+async def answer(stack: Any, call: Call, who: dict[str, str]) -> tuple[int, str]:
+    response = await stack.http.request(call.method, call.path, json=call.body, headers=who)
+    return response.status_code, response.headers.get("content-type", "")
+
+
+async def test_nobody_reaches_an_object_that_is_not_theirs(stack: Any) -> None:
+    owner = await stack.token("instructor")
+    other = await stack.token("instructor")
+    enrolled = await stack.token("student")
+    stranger = await stack.token("student")
+    admin = await stack.token("admin")
+    created = await stack.http.post("/api/instructor/courses", json=COURSE, headers=owner)
+    assert created.status_code == 201, created.text
+    course = created.json()
+    assert (
+        await stack.http.post(f"/api/instructor/courses/{course['id']}/publish", headers=owner)
+    ).status_code == 200
+    assert (await stack.http.post(f"/api/courses/{course['id']}/enroll", headers=enrolled)).status_code == 201
+    me = (await stack.http.get("/api/me", headers=enrolled)).json()["id"]
+    lessons = course["sections"][0]["lessons"]
+    quiz_id = lessons[1]["quiz"]["id"]
+
+    mismatches: list[str] = []
+
+    def expect(label: str, got: tuple[int, str], status: int = 404) -> None:
+        if got[0] != status or not got[1].startswith("application/problem+json"):
+            mismatches.append(f"{label}: {got[0]} {got[1]}")
+
+    # another instructor, a learner of the course and a stranger, on the owner's course
+    for call in instructor_calls(course["id"], me, course["id"]):
+        for name, who in (
+            ("other instructor", other),
+            ("enrolled learner", enrolled),
+            ("stranger", stranger),
+        ):
+            expect(f"{name} {call.method} {call.path}", await answer(stack, call, who))
+    # an unknown course answers the same as a foreign one
+    for call in instructor_calls(str(uuid4()), me, str(uuid4())):
+        expect(f"unknown {call.method} {call.path}", await answer(stack, call, owner))
+    # the owner's calls about someone who is not their student
+    outsider = (await stack.http.get("/api/me", headers=stranger)).json()["id"]
+    for call in instructor_calls(course["id"], outsider, course["id"])[9:11]:
+        expect(f"owner about a non-student {call.method} {call.path}", await answer(stack, call, owner))
+
+    # a learner not enrolled, on the course's learner routes; unknown ids alike
+    for call in learner_calls(course["id"], lessons[0]["id"], quiz_id):
+        expect(f"stranger {call.method} {call.path}", await answer(stack, call, stranger))
+    for call in learner_calls(str(uuid4()), str(uuid4()), str(uuid4())):
+        expect(f"unknown {call.method} {call.path}", await answer(stack, call, enrolled))
+
+    # admin routes are for admins only
+    for who in (owner, enrolled):
+        expect("non-admin overview", await answer(stack, Call("GET", "/api/admin/analytics/overview"), who))
+    assert (await answer(stack, Call("GET", "/api/admin/analytics/overview"), admin))[0] == 200
+
+    assert not mismatches, "\n".join(mismatches)
+
+    # and the owner does reach all of it
+    for call in instructor_calls(course["id"], me, course["id"])[3:]:
+        status, _ = await answer(stack, call, owner)
+        assert status in (200, 201), f"owner {call.method} {call.path}: {status}"
