@@ -189,22 +189,24 @@ async def listening(stack: Any, who: dict[str, str], last_id: str | None = None)
     headers = {**who, **({"Last-Event-ID": last_id} if last_id else {})}
 
     async def run() -> None:
-        async with httpx.AsyncClient(base_url=stack.base_url, timeout=None) as http:
-            async with http.stream("GET", "/api/stream", headers=headers) as response:
-                assert response.status_code == 200
-                assert response.headers["content-type"].startswith("text/event-stream")
-                current: dict[str, Any] = {}
-                async for line in response.aiter_lines():
-                    if line.startswith(": connected"):
-                        connected.set()
-                    elif line.startswith(("id: ", "event: ")):
-                        key, _, value = line.partition(": ")
-                        current[key] = value
-                    elif line.startswith("data: "):
-                        current["data"] = json.loads(line.removeprefix("data: "))
-                    elif line == "" and current:
-                        listener.updates.append(current)
-                        current = {}
+        async with (
+            httpx.AsyncClient(base_url=stack.base_url, timeout=httpx.Timeout(10, read=60)) as http,
+            http.stream("GET", "/api/stream", headers=headers) as response,
+        ):
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/event-stream")
+            current: dict[str, Any] = {}
+            async for line in response.aiter_lines():
+                if line.startswith(": connected"):
+                    connected.set()
+                elif line.startswith(("id: ", "event: ")):
+                    key, _, value = line.partition(": ")
+                    current[key] = value
+                elif line.startswith("data: "):
+                    current["data"] = json.loads(line.removeprefix("data: "))
+                elif line == "" and current:
+                    listener.updates.append(current)
+                    current = {}
 
     listener.task = asyncio.create_task(run())
     await asyncio.wait_for(connected.wait(), 10)
