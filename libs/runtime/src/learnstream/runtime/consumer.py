@@ -29,7 +29,6 @@ from faststream.kafka.fastapi import KafkaMessage as FastAPIKafkaMessage
 from faststream.kafka.fastapi import KafkaRouter
 from prometheus_client import Counter
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from learnstream.events import (
@@ -43,6 +42,7 @@ from learnstream.events import (
 from learnstream.events.codec import headers_to_dict
 from learnstream.events.registry import EVENT_TYPES
 from learnstream.runtime.bus import RecordPublisher
+from learnstream.runtime.db import is_transient
 
 log = logging.getLogger(__name__)
 
@@ -57,21 +57,6 @@ OUTCOMES = Counter(
 
 class InfrastructureUnavailable(Exception):
     """The consumer's own store is unreachable; the message must be redelivered, not parked."""
-
-
-_TRANSIENT_SQLSTATES = {"40001", "40P01", "57P01", "57P03", "08000", "08003", "08006", "53300"}
-
-
-def is_transient(error: BaseException) -> bool:
-    """Whether ``error`` says the store is (briefly) unusable rather than the event bad."""
-    if isinstance(error, OperationalError | InterfaceError | ConnectionError | TimeoutError | OSError):
-        return True
-    if isinstance(error, DBAPIError):
-        if error.connection_invalidated:
-            return True
-        sqlstate = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
-        return sqlstate in _TRANSIENT_SQLSTATES
-    return False
 
 
 class Outcome(enum.StrEnum):

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -126,3 +128,19 @@ async def ensure_database(url: str) -> bool:
             return True
     finally:
         await admin.dispose()
+
+
+_TRANSIENT_SQLSTATES = {"40001", "40P01", "57P01", "57P03", "08000", "08003", "08006", "53300"}
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether ``error`` says the store is (briefly) unusable or busy, rather than the work bad."""
+    transient = (OperationalError, InterfaceError, PoolTimeout, ConnectionError, TimeoutError, OSError)
+    if isinstance(error, transient):
+        return True
+    if isinstance(error, DBAPIError):
+        if error.connection_invalidated:
+            return True
+        sqlstate = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+        return sqlstate in _TRANSIENT_SQLSTATES
+    return False

@@ -15,6 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from learnstream.runtime.db import is_transient
+
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
@@ -93,6 +95,18 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if is_transient(exc):
+            # the store is down or every connection is busy: the request was fine, try again
+            log.warning(
+                "store unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__
+            )
+            return problem_response(
+                503,
+                "Service unavailable",
+                "The service's store is busy or unreachable; nothing was changed. Try again shortly.",
+                instance=request.url.path,
+                retryAfter="2",
+            )
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(
             500,

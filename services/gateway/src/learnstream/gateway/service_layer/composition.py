@@ -55,26 +55,27 @@ class Composer:
         self.timeout = timeout
 
     async def _one(self, section: Section, actor: Actor) -> dict[str, Any]:
+        # The deadline is httpx's own (connect, pool, read): cancelling an httpx request
+        # (asyncio.wait_for) can leak a pool slot for good under contention (httpcore 1.0.9,
+        # encode/httpcore#1093), and after enough of them every call fails with PoolTimeout.
         try:
-            answer = await asyncio.wait_for(
-                self.services.forward(
-                    section.service,
-                    "GET",
-                    section.path,
-                    actor=(str(actor.user_id), actor.role),
-                    params=list(section.params),
-                    body=None,
-                ),
-                self.timeout,
+            answer = await self.services.forward(
+                section.service,
+                "GET",
+                section.path,
+                actor=(str(actor.user_id), actor.role),
+                params=list(section.params),
+                body=None,
+                timeout=self.timeout,
             )
-        except TimeoutError as exc:
-            raise _Missing(f"the {section.service} service did not answer within {self.timeout:g} s") from exc
         except Unavailable as exc:
             raise _Missing(str(exc)) from exc
         if answer.status_code == 404 and section.guard:
             raise Problem(404, "Not found", _detail(answer, "not found"))
         if answer.status_code in (400, 422) and section.guard:
             raise Problem(answer.status_code, "Invalid request", _detail(answer, "invalid request"))
+        if answer.status_code == 404:
+            raise _Missing(f"the {section.service} service does not serve {section.path} (404)")
         if answer.status_code != 200:
             raise _Missing(f"the {section.service} service answered {answer.status_code} for {section.path}")
         try:
