@@ -28,7 +28,10 @@ from learnstream.progress.config import Settings as ProgressSettings
 
 
 async def serve(app: Any, port: int) -> tuple[uvicorn.Server, asyncio.Task[None]]:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, lifespan="on", timeout_graceful_shutdown=5
+    )
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
         assert not task.done(), "server did not start"
@@ -63,7 +66,11 @@ async def start_stack(infra: Infra, clickhouse_url: str, **gateway: Any) -> Stac
     common = {"env": "test", "kafka_bootstrap_servers": infra.kafka_bootstrap_servers}
     progress = build_progress(
         ProgressSettings(
-            **common, database_url=await infra.new_database("progress"), outbox_poll_interval_seconds=0.05
+            **common,
+            # a consumer group of its own per stack, like analytics and the gateway below
+            service_name=f"progress-{uuid4().hex[:8]}",
+            database_url=await infra.new_database("progress"),
+            outbox_poll_interval_seconds=0.05,
         )
     )
     analytics = build_analytics(

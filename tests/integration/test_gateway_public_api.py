@@ -72,7 +72,7 @@ async def track(stack: Any, who: dict[str, str], course_id: str, lesson_id: str,
     assert answer.status_code == 200, answer.text
 
 
-async def eventually(probe: Any, *, timeout: float = 15.0) -> Any:
+async def eventually(probe: Any, *, timeout: float = 15.0, every: float = 0.1) -> Any:
     """Poll ``probe()`` until it returns something truthy."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
@@ -80,7 +80,7 @@ async def eventually(probe: Any, *, timeout: float = 15.0) -> Any:
         if result:
             return result
         assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(every)
 
 
 @pytest.fixture(scope="module")
@@ -314,7 +314,7 @@ async def test_erasure_forgets_the_account_and_reports_each_contexts_confirmatio
         states = {name: c["status"] for name, c in body["contexts"].items()}
         return body if states["progress"] == states["analytics"] == "confirmed" else None
 
-    status = await eventually(confirmed, timeout=30)
+    status = await eventually(confirmed, timeout=30, every=0.5)
     # chat, achievements and exports have not landed: they cannot confirm yet
     assert status["status"] == "pending"
     assert {n for n, c in status["contexts"].items() if c["status"] == "pending"} == {

@@ -127,7 +127,15 @@ async def _raw_value(message: KafkaMessage) -> bytes:
 
 
 class EventConsumer:
-    """One consumer group (usually named after the service) and its handlers."""
+    """One consumer group (usually named after the service) and its handlers.
+
+    By default it reads each topic from its first event and applies every event exactly
+    once in effect (an inbox row in the handler's transaction). A *notifier*
+    (``exactly_once=False, from_start=False``) is for effects that only matter now, such
+    as pushing live updates: a new group starts at the end of each topic instead of
+    reading the history, and no inbox row is written, so a redelivered event may be
+    handled twice.
+    """
 
     def __init__(
         self,
@@ -138,8 +146,12 @@ class EventConsumer:
         max_attempts: int = 5,
         backoff_seconds: float = 0.2,
         max_backoff_seconds: float = 5.0,
+        exactly_once: bool = True,
+        from_start: bool = True,
     ) -> None:
         self.name = name
+        self.exactly_once = exactly_once
+        self.from_start = from_start
         self._sessions = sessions
         self._dead_letters = dead_letters
         self._handlers: dict[str, Handler] = {}
@@ -221,6 +233,9 @@ class EventConsumer:
 
     async def _apply_once(self, handler: Handler, envelope: Envelope, delivery: Delivery) -> bool:
         async with self._sessions() as session, session.begin():
+            if not self.exactly_once:
+                await handler(envelope.event, HandlerContext(session, envelope, delivery))
+                return True
             recorded = await session.scalar(
                 text(
                     'INSERT INTO inbox (consumer, event_id, event_type, topic, partition, "offset")'
@@ -261,7 +276,7 @@ class EventConsumer:
         subscriber = router.subscriber(
             *self.topics,
             group_id=self.name,
-            auto_offset_reset="earliest",
+            auto_offset_reset="earliest" if self.from_start else "latest",
             ack_policy=AckPolicy.NACK_ON_ERROR,
             title=f"{self.name}:consumer",
             description=f"Consumer group `{self.name}`: CloudEvents binary mode; handles {handled}.",

@@ -21,6 +21,7 @@ from learnstream.gateway.service_layer.composition import Composer
 from learnstream.gateway.service_layer.erasure import ErasureTracker
 from learnstream.gateway.service_layer.health import platform_health
 from learnstream.gateway.service_layer.identity import IdentityService
+from learnstream.runtime.consumer import EventConsumer
 from learnstream.runtime.service import Runtime, create_app
 
 _DESCRIPTION = (_PACKAGE_DOC or "").strip()
@@ -41,7 +42,16 @@ def build(settings: Settings | None = None) -> FastAPI:
     live = LiveHub(redis, max_streams_per_user=settings.max_streams_per_user)
     runtime.background.append(live.listen)
     erasures = ErasureTracker(runtime.sessions, services)
-    subscribers.register(runtime.consumer, live, erasures)
+    notifier = EventConsumer(
+        f"{settings.service_name}-live",
+        runtime.sessions,
+        runtime.publisher,
+        max_attempts=2,
+        exactly_once=False,
+        from_start=False,
+    )
+    subscribers.register(runtime.consumer, notifier, live, erasures)
+    notifier.attach(runtime.router)
 
     async def health(rt: Runtime) -> tuple[int, dict[str, Any]]:
         own = {

@@ -192,7 +192,7 @@ def build_router(
 
     @router.get(
         "/api/erasures/{request_id}",
-        dependencies=by_address,
+        dependencies=[guard.address(guard.limits.reads)],
         summary="Which contexts have confirmed an erasure request",
         responses={404: {"description": "No such request."}},
     )

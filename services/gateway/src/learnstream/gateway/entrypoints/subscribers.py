@@ -38,8 +38,12 @@ def _iso(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
-def register(consumer: EventConsumer, live: LiveHub, erasures: ErasureTracker) -> None:
-    """Register this service's event handlers."""
+def register(
+    consumer: EventConsumer, notifier: EventConsumer, live: LiveHub, erasures: ErasureTracker
+) -> None:
+    """Register this service's event handlers: state on ``consumer`` (exactly once, from the
+    start of each topic), live updates on ``notifier`` (from now on: a new gateway group
+    must not replay the platform's history to its users)."""
 
     async def own_course(event: Any, ctx: HandlerContext) -> None:
         """Remember who teaches the course (CourseCreated, CoursePublished, CourseDetailsChanged)."""
@@ -54,7 +58,7 @@ def register(consumer: EventConsumer, live: LiveHub, erasures: ErasureTracker) -
     for event_type in (CourseCreated, CoursePublished, CourseDetailsChanged):
         consumer.on(event_type)(own_course)
 
-    @consumer.on(EnrollmentCreated)
+    @notifier.on(EnrollmentCreated)
     async def enrolled(event: EnrollmentCreated, ctx: HandlerContext) -> None:
         """Tell the learner, and the course's instructor (with the learner's display name)."""
         row = (
@@ -75,7 +79,7 @@ def register(consumer: EventConsumer, live: LiveHub, erasures: ErasureTracker) -
         if row is not None:
             await live.publish(row[0], "enrollment.created", {**data, "learnerName": row[1]})
 
-    @consumer.on(LessonCompleted)
+    @notifier.on(LessonCompleted)
     async def lesson_completed(event: LessonCompleted, ctx: HandlerContext) -> None:
         await live.publish(
             event.learner_id,
@@ -88,7 +92,7 @@ def register(consumer: EventConsumer, live: LiveHub, erasures: ErasureTracker) -
             },
         )
 
-    @consumer.on(QuizSubmitted)
+    @notifier.on(QuizSubmitted)
     async def quiz_submitted(event: QuizSubmitted, ctx: HandlerContext) -> None:
         await live.publish(
             event.learner_id,
@@ -102,7 +106,7 @@ def register(consumer: EventConsumer, live: LiveHub, erasures: ErasureTracker) -
             },
         )
 
-    @consumer.on(CourseMilestoneReached)
+    @notifier.on(CourseMilestoneReached)
     async def milestone(event: CourseMilestoneReached, ctx: HandlerContext) -> None:
         await live.publish(
             event.learner_id,
@@ -115,7 +119,7 @@ def register(consumer: EventConsumer, live: LiveHub, erasures: ErasureTracker) -
             },
         )
 
-    @consumer.on(CourseCompleted)
+    @notifier.on(CourseCompleted)
     async def course_completed(event: CourseCompleted, ctx: HandlerContext) -> None:
         await live.publish(
             event.learner_id,
@@ -127,7 +131,7 @@ def register(consumer: EventConsumer, live: LiveHub, erasures: ErasureTracker) -
             },
         )
 
-    @consumer.on(AchievementUnlocked)
+    @notifier.on(AchievementUnlocked)
     async def unlocked(event: AchievementUnlocked, ctx: HandlerContext) -> None:
         await live.publish(
             event.learner_id,
@@ -141,11 +145,11 @@ def register(consumer: EventConsumer, live: LiveHub, erasures: ErasureTracker) -
             },
         )
 
-    @consumer.on(LevelReached)
+    @notifier.on(LevelReached)
     async def level(event: LevelReached, ctx: HandlerContext) -> None:
         await live.publish(event.learner_id, "level.reached", {"level": event.level, "xp": event.total_xp})
 
-    @consumer.on(ExportCompleted)
+    @notifier.on(ExportCompleted)
     async def export_done(event: ExportCompleted, ctx: HandlerContext) -> None:
         await live.publish(
             event.requester_id,
@@ -153,7 +157,7 @@ def register(consumer: EventConsumer, live: LiveHub, erasures: ErasureTracker) -
             {"exportId": event.export_id, "sizeBytes": event.size_bytes, "expiresAt": _iso(event.expires_at)},
         )
 
-    @consumer.on(ExportFailed)
+    @notifier.on(ExportFailed)
     async def export_failed(event: ExportFailed, ctx: HandlerContext) -> None:
         await live.publish(
             event.requester_id, "export.failed", {"exportId": event.export_id, "reason": event.reason}
