@@ -16,6 +16,7 @@ from uuid import uuid4
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 pytestmark = pytest.mark.integration
 
@@ -302,6 +303,9 @@ async def test_erasure_forgets_the_account_and_reports_each_contexts_confirmatio
         "exports",
     }
     assert (await stack.http.get("/api/me", headers=me)).status_code == 401
+    redis = Redis.from_url(stack.gateway_settings.redis_url)
+    assert not await redis.exists(f"learnstream:live:{registered.json()['user']['id']}")
+    await redis.aclose()
     login = await stack.http.post(
         "/api/auth/login", json={"email": address, "password": "correct horse battery"}
     )

@@ -76,6 +76,15 @@ class LiveHub:
             return None
         return entry
 
+    async def forget(self, user_id: UUID) -> None:
+        """Drop the updates kept for ``user_id`` (erasure)."""
+        try:
+            await self._redis.delete(_key(user_id))
+        except (RedisError, OSError) as exc:
+            log.warning(
+                "live updates of %s not dropped: Redis failed (%s); they expire in a day", user_id, exc
+            )
+
     def open_streams(self, user_id: UUID) -> int:
         return len(self._local.get(str(user_id), ()))
 

@@ -188,6 +188,7 @@ def build_router(
         """The account is gone at once (its tokens stop working); ``statusUrl`` shows which
         contexts have confirmed erasing the learner's data."""
         request_id, _ = await identity.erase(actor.user_id)
+        await live.forget(actor.user_id)
         return await _erasure(request_id, request)
 
     @router.get(
