@@ -8,6 +8,7 @@ production while they are down.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -111,10 +112,61 @@ async def stop_stack(stack: Stack) -> None:
             await stack.stop(name)
 
 
+WARM_COURSE = {
+    "title": "Warm-up",
+    "description": "Probe",
+    "category": "probe",
+    "difficulty": "beginner",
+    "sections": [{"title": "S", "lessons": [{"title": "L", "contentType": "article", "durationSeconds": 1}]}],
+}
+
+
+async def warm_up(stack: Stack, timeout: float = 180.0) -> None:
+    """Wait until the stack's new consumer groups have joined and read the broker's history.
+
+    The broker is shared by the whole test session, so the topics hold every earlier
+    test's events: a fresh analytics projection and gateway consumer read all of them
+    first, and the gateway's notifier group only sees events after it has joined. An
+    erasure round trip and a live update through a probe course prove both.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    teacher = await stack.token("instructor")
+    course = (await stack.http.post("/api/instructor/courses", json=WARM_COURSE, headers=teacher)).json()
+    await stack.http.post(f"/api/instructor/courses/{course['id']}/publish", headers=teacher)
+    probe = await stack.token("student")
+    path = f"/api/courses/{course['id']}/enroll"
+    async with (
+        httpx.AsyncClient(base_url=stack.base_url, timeout=httpx.Timeout(10, read=5)) as http,
+        http.stream("GET", "/api/stream", headers=probe) as stream,
+    ):
+        lines = stream.aiter_lines()
+        live = False
+        while not live:
+            assert loop.time() < deadline, "the gateway's live updates never started"
+            await stack.http.delete(path, headers=probe)
+            await stack.http.post(path, headers=probe)
+            with contextlib.suppress(TimeoutError, httpx.ReadTimeout):
+                async with asyncio.timeout(3):
+                    async for line in lines:
+                        if line.startswith("event: progress.changed"):
+                            live = True
+                            break
+    erased = (await stack.http.delete("/api/me", headers=probe)).json()
+    while True:
+        status = (await stack.http.get(erased["statusUrl"])).json()
+        confirmed = {n for n, c in status["contexts"].items() if c["status"] == "confirmed"}
+        if {"progress", "analytics"} <= confirmed:
+            return
+        assert loop.time() < deadline, f"the stack did not catch up with the broker: {status}"
+        await asyncio.sleep(1.0)
+
+
 @pytest.fixture(scope="module")
 async def stack(infra: Infra, clickhouse_url: str) -> AsyncIterator[Stack]:
     running = await start_stack(infra, clickhouse_url)
     try:
+        await warm_up(running)
         yield running
     finally:
         await stop_stack(running)

@@ -303,6 +303,7 @@ def example_events() -> dict[str, DomainEvent]:
         enrollment_id=ENROLLMENT_ID,
         course_id=COURSE_ID,
         enrolled_at=_utc("2026-11-02T08:00:00.000Z"),
+        instructor_id=INSTRUCTOR_ID,
     )
     lesson_started = LessonStarted(
         event_id=UUID("8f189a76-8680-41a5-a868-6999ad0866f3"),

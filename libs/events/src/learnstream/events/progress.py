@@ -60,6 +60,11 @@ class EnrollmentCreated(ProgressEvent):
         description="When the enrollment took effect; completion times are counted from it.",
         examples=["2026-11-01T08:00:00.000Z"],
     )
+    instructor_id: UUID | None = Field(
+        default=None,
+        description="The course's instructor at the time, so news of the enrollment reaches them "
+        "without a copy of the catalog (absent in events written before it was added).",
+    )
 
 
 class EnrollmentCancelled(ProgressEvent):

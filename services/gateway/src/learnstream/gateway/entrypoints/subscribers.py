@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from sqlalchemy import text
 
@@ -55,19 +56,31 @@ def register(
             {"c": event.course_id, "i": event.instructor_id},
         )
 
+    async def send(ctx: HandlerContext, user_id: UUID, kind: str, data: dict[str, Any]) -> None:
+        """Push an update, unless its recipient has been erased meanwhile."""
+        erased = await ctx.session.scalar(
+            text("SELECT 1 FROM users WHERE user_id = :u AND erased_at IS NOT NULL"), {"u": user_id}
+        )
+        if erased is None:
+            await live.publish(user_id, kind, data)
+
     for event_type in (CourseCreated, CoursePublished, CourseDetailsChanged):
         consumer.on(event_type)(own_course)
 
     @notifier.on(EnrollmentCreated)
     async def enrolled(event: EnrollmentCreated, ctx: HandlerContext) -> None:
-        """Tell the learner, and the course's instructor (with the learner's display name)."""
+        """Tell the learner, and the course's instructor (with the learner's display name).
+
+        The event names the instructor; older events do not, and then ``course_owners``
+        (filled by the other consumer group, so possibly not yet) does."""
         row = (
             await ctx.session.execute(
                 text(
-                    "SELECT o.instructor_id, u.display_name FROM course_owners o"
-                    " LEFT JOIN users u ON u.user_id = :l AND u.erased_at IS NULL WHERE o.course_id = :c"
+                    "SELECT coalesce(CAST(:i AS uuid), o.instructor_id),"
+                    " (SELECT display_name FROM users WHERE user_id = :l AND erased_at IS NULL)"
+                    " FROM (SELECT 1) AS one LEFT JOIN course_owners o ON o.course_id = :c"
                 ),
-                {"c": event.course_id, "l": event.learner_id},
+                {"c": event.course_id, "l": event.learner_id, "i": event.instructor_id},
             )
         ).first()
         data = {
@@ -75,13 +88,14 @@ def register(
             "learnerId": event.learner_id,
             "enrolledAt": _iso(event.enrolled_at),
         }
-        await live.publish(event.learner_id, "progress.changed", {"change": "enrolled", **data})
-        if row is not None:
-            await live.publish(row[0], "enrollment.created", {**data, "learnerName": row[1]})
+        await send(ctx, event.learner_id, "progress.changed", {"change": "enrolled", **data})
+        if row is not None and row[0] is not None:
+            await send(ctx, row[0], "enrollment.created", {**data, "learnerName": row[1]})
 
     @notifier.on(LessonCompleted)
     async def lesson_completed(event: LessonCompleted, ctx: HandlerContext) -> None:
-        await live.publish(
+        await send(
+            ctx,
             event.learner_id,
             "progress.changed",
             {
@@ -94,7 +108,8 @@ def register(
 
     @notifier.on(QuizSubmitted)
     async def quiz_submitted(event: QuizSubmitted, ctx: HandlerContext) -> None:
-        await live.publish(
+        await send(
+            ctx,
             event.learner_id,
             "progress.changed",
             {
@@ -108,7 +123,8 @@ def register(
 
     @notifier.on(CourseMilestoneReached)
     async def milestone(event: CourseMilestoneReached, ctx: HandlerContext) -> None:
-        await live.publish(
+        await send(
+            ctx,
             event.learner_id,
             "progress.changed",
             {
@@ -121,7 +137,8 @@ def register(
 
     @notifier.on(CourseCompleted)
     async def course_completed(event: CourseCompleted, ctx: HandlerContext) -> None:
-        await live.publish(
+        await send(
+            ctx,
             event.learner_id,
             "progress.changed",
             {
@@ -133,7 +150,8 @@ def register(
 
     @notifier.on(AchievementUnlocked)
     async def unlocked(event: AchievementUnlocked, ctx: HandlerContext) -> None:
-        await live.publish(
+        await send(
+            ctx,
             event.learner_id,
             "achievement.unlocked",
             {
@@ -147,11 +165,12 @@ def register(
 
     @notifier.on(LevelReached)
     async def level(event: LevelReached, ctx: HandlerContext) -> None:
-        await live.publish(event.learner_id, "level.reached", {"level": event.level, "xp": event.total_xp})
+        await send(ctx, event.learner_id, "level.reached", {"level": event.level, "xp": event.total_xp})
 
     @notifier.on(ExportCompleted)
     async def export_done(event: ExportCompleted, ctx: HandlerContext) -> None:
-        await live.publish(
+        await send(
+            ctx,
             event.requester_id,
             "export.completed",
             {"exportId": event.export_id, "sizeBytes": event.size_bytes, "expiresAt": _iso(event.expires_at)},
@@ -159,8 +178,8 @@ def register(
 
     @notifier.on(ExportFailed)
     async def export_failed(event: ExportFailed, ctx: HandlerContext) -> None:
-        await live.publish(
-            event.requester_id, "export.failed", {"exportId": event.export_id, "reason": event.reason}
+        await send(
+            ctx, event.requester_id, "export.failed", {"exportId": event.export_id, "reason": event.reason}
         )
 
     @consumer.on(LearnerProgressErased)

@@ -187,7 +187,7 @@ class Enrollment:
 
     # --- decisions ------------------------------------------------------------------------
 
-    def enroll(self, at: datetime) -> bool:
+    def enroll(self, at: datetime, *, instructor_id: UUID | None = None) -> bool:
         """Enroll (again, after a cancellation); False when already enrolled."""
         if self.is_active:
             return False
@@ -199,6 +199,7 @@ class Enrollment:
                 enrolled_at=at,
                 occurred_at=at,
                 actor_id=self.learner_id,
+                instructor_id=instructor_id,
             )
         )
         return True

@@ -161,7 +161,7 @@ class ProgressService:
                 return existing, False
             catalog.ensure_enrollable(course)
             enrollment = existing or Enrollment(uuid4(), learner_id, course_id)
-            enrollment.enroll(self._clock())
+            enrollment.enroll(self._clock(), instructor_id=course.instructor_id)
             await self.enrollments.save(session, enrollment)
             return enrollment, True
 
