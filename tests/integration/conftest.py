@@ -122,12 +122,12 @@ WARM_COURSE = {
 
 
 async def warm_up(stack: Stack, timeout: float = 180.0) -> None:
-    """Wait until the stack's new consumer groups have joined and read the broker's history.
+    """Wait until the stack's new consumer groups have joined their topics.
 
-    The broker is shared by the whole test session, so the topics hold every earlier
-    test's events: a fresh analytics projection and gateway consumer read all of them
-    first, and the gateway's notifier group only sees events after it has joined. An
-    erasure round trip and a live update through a probe course prove both.
+    The gateway's notifier group starts at the end of each topic, so it only sees events
+    published after it has joined; the analytics projection and the contexts' consumers
+    must have joined too before a test counts on them. A live update and an erasure round
+    trip through a probe course prove both.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

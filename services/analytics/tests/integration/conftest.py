@@ -49,19 +49,21 @@ class AnalyticsApi:
 
 
 @pytest.fixture(scope="session")
-async def analytics(infra: Infra, clickhouse_url: str) -> AsyncIterator[AnalyticsApi]:
+async def analytics(session_infra: Infra, clickhouse_url: str) -> AsyncIterator[AnalyticsApi]:
     settings = Settings(
         env="test",
         service_name=f"analytics-{uuid4().hex[:8]}",  # a consumer group of its own
-        database_url=await infra.new_database("analytics"),
-        kafka_bootstrap_servers=infra.kafka_bootstrap_servers,
+        database_url=await session_infra.new_database("analytics"),
+        kafka_bootstrap_servers=session_infra.kafka_bootstrap_servers,
         clickhouse_url=clickhouse_url,
         clickhouse_database="analytics_it",
         analyst_http_port=0,
         projection_max_wait_ms=50,
     )
     app = build(settings)
-    publisher = KafkaPublisher(infra.kafka_bootstrap_servers, idempotent=False, client_id="analytics-test")
+    publisher = KafkaPublisher(
+        session_infra.kafka_bootstrap_servers, idempotent=False, client_id="analytics-test"
+    )
     await publisher.start()
     try:
         async with running(app):

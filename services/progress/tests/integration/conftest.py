@@ -32,7 +32,7 @@ class ProgressApi:
         return await self.http.request(method, path, headers=headers, **kwargs)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def progress(infra: Infra) -> AsyncIterator[ProgressApi]:
     settings = Settings(
         env="test",

@@ -7,7 +7,11 @@ fixtures start PostgreSQL, Apache Kafka and Redis containers with testcontainers
 instead; without an engine they say so and use the embedded servers.
 
 Tests isolate their data by random ids and a database of their own, never by
-wiping shared tables, so they can run in parallel.
+wiping shared tables, so they can run in parallel. PostgreSQL and Redis are shared by
+the whole session; ``infra`` gives every test module an embedded Kafka-protocol broker of
+its own (it starts in about 0.1 s), so a module's new consumer groups never have to read
+the history that earlier modules published (``session_infra`` is for session-scoped
+fixtures, whose broker every module that uses them shares).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import tempfile
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -104,8 +108,10 @@ async def _containers() -> Infra:
 
 
 @pytest.fixture(scope="session")
-async def infra() -> AsyncIterator[Infra]:
-    """The real servers for this test session (embedded unless containers are asked for)."""
+async def session_infra() -> AsyncIterator[Infra]:
+    """The real servers for this test session (embedded unless containers are asked for).
+
+    For session-scoped fixtures; the broker is shared by every module that uses it."""
     wanted = os.environ.get("LEARNSTREAM_TEST_INFRA", "embedded")
     tmp = Path(tempfile.mkdtemp(prefix="learnstream-test-"))
     if wanted == "containers" and _docker_available():
@@ -126,6 +132,22 @@ async def infra() -> AsyncIterator[Infra]:
             with contextlib.suppress(Exception):
                 await stop()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+async def infra(session_infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Infra]:
+    """The session's servers with an empty broker of this module's own (embedded only; a
+    Kafka container is shared by the session, so its topics keep earlier modules' events)."""
+    if session_infra.kind != "embedded":
+        yield session_infra
+        return
+    broker = TansuBroker("kafka", "127.0.0.1", free_port(), tmp_path_factory.mktemp("kafka") / "kafka.log")
+    await broker.start()
+    try:
+        await ensure_topics(broker.bootstrap_servers, all_topics(), partitions=12)
+        yield replace(session_infra, kafka_bootstrap_servers=broker.bootstrap_servers, _stop=[])
+    finally:
+        await broker.stop()
 
 
 @contextlib.asynccontextmanager
