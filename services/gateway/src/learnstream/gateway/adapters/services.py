@@ -106,6 +106,17 @@ class ContextServices:
             raise Unavailable(service, f"answered {response.status_code}")
         return response
 
+    async def openapi(self, service: str) -> dict[str, Any]:
+        """The service's OpenAPI document."""
+        response = await self.internal(service, "GET", "/openapi.json")
+        try:
+            document = response.json()
+        except ValueError as exc:
+            raise Unavailable(service, "its /openapi.json is not JSON") from exc
+        if response.status_code != 200 or not isinstance(document, dict):
+            raise Unavailable(service, f"its /openapi.json answered {response.status_code}")
+        return document
+
     async def health_of_all(self) -> dict[str, tuple[str, dict[str, Any]]]:
         names = list(self.urls)
         results = await asyncio.gather(*(self.health(name) for name in names))

@@ -1,0 +1,142 @@
+"""The gateway's OpenAPI document takes the passed-on routes' contracts from their owners
+(the contexts' documents are served by a fake at the HTTP edge, httpx.MockTransport)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from fastapi import Depends, FastAPI
+from pydantic import BaseModel
+
+from learnstream.gateway.adapters.services import ContextServices
+from learnstream.gateway.entrypoints import docs
+from learnstream.gateway.entrypoints.routes import build_forwarding_router
+
+
+def progress_document() -> dict[str, Any]:
+    header = {"in": "header", "schema": {"type": "string"}}
+    return {
+        "openapi": "3.1.0",
+        "paths": {
+            "/api/learner/track-lesson": {
+                "post": {
+                    "description": "Record a lesson view.",
+                    "parameters": [
+                        {**header, "name": "x-actor-id"},
+                        {**header, "name": "x-service-token"},
+                        {"in": "query", "name": "dryRun", "schema": {"type": "boolean"}},
+                    ],
+                    "requestBody": {
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/TrackLessonIn"}}
+                        }
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "ok",
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/TrackOut"}}
+                            },
+                        }
+                    },
+                }
+            },
+            "/api/courses/{courseId}": {
+                "get": {
+                    "responses": {
+                        "200": {
+                            "description": "ok",
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/Actor"}}
+                            },
+                        }
+                    }
+                }
+            },
+        },
+        "components": {
+            "schemas": {
+                "TrackLessonIn": {"type": "object", "properties": {"viewId": {"type": "string"}}},
+                "TrackOut": {
+                    "type": "object",
+                    "properties": {"progress": {"$ref": "#/components/schemas/TrackProgressOut"}},
+                },
+                "TrackProgressOut": {"type": "object", "properties": {"completionPercentage": {}}},
+                "Actor": {"type": "object", "title": "progress's own Actor"},
+                "Unused": {"type": "object"},
+            }
+        },
+    }
+
+
+class Actor(BaseModel):
+    name: str
+
+
+def gateway_app(answers: dict[str, httpx.Response]) -> tuple[FastAPI, docs.ApiDocs]:
+    services = ContextServices(
+        {name: f"http://{name}" for name in ("progress", "chat", "achievements", "analytics", "exports")},
+        service_token="t",
+        timeout=1.0,
+    )
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/openapi.json"
+        assert request.headers["X-Service-Token"] == "t"
+        return answers.get(request.url.host) or httpx.Response(503)
+
+    for client in services._clients.values():
+        client._transport = httpx.MockTransport(handle)
+    app = FastAPI()
+
+    async def anyone() -> None:
+        return None
+
+    limited = {"reads": Depends(anyone), "tracking": Depends(anyone)}
+    app.include_router(build_forwarding_router(services, limited))
+
+    @app.get("/own")
+    async def own() -> Actor:  # a schema of the gateway's own named like one of progress's
+        return Actor(name="x")
+
+    api_docs = docs.ApiDocs(services)
+    docs.install(app, api_docs)
+    return app, api_docs
+
+
+async def test_passed_on_routes_are_documented_by_the_context_that_serves_them() -> None:
+    app, api_docs = gateway_app({"progress": httpx.Response(200, json=progress_document())})
+    before = app.openapi()["paths"]["/api/learner/track-lesson"]["post"]
+    assert "requestBody" not in before
+
+    await api_docs.refresh()
+
+    document = app.openapi()
+    track = document["paths"]["/api/learner/track-lesson"]["post"]
+    assert track["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/TrackLessonIn"
+    }
+    assert track["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/TrackOut")
+    assert track["description"].startswith("Record a lesson view.")
+    names = {p["name"] for p in track["parameters"]}
+    assert "dryRun" in names and not names & {"x-actor-id", "x-service-token"}
+    schemas = document["components"]["schemas"]
+    # what the adopted schemas refer to comes along; what nothing refers to does not
+    assert {"TrackLessonIn", "TrackOut", "TrackProgressOut"} <= set(schemas)
+    assert "Unused" not in schemas
+
+
+async def test_a_name_taken_by_another_schema_is_prefixed_and_unanswered_contexts_change_nothing() -> None:
+    app, api_docs = gateway_app({"progress": httpx.Response(200, json=progress_document())})
+    await api_docs.refresh()
+    document = app.openapi()
+    course = document["paths"]["/api/courses/{course_id}"]["get"]
+    assert course["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ProgressActor"
+    }
+    assert document["components"]["schemas"]["ProgressActor"]["title"] == "progress's own Actor"
+    # chat did not answer: its routes keep the gateway's own documentation
+    sessions = document["paths"]["/api/chat/sessions"]["post"]
+    assert "requestBody" not in sessions and sessions["description"].startswith("Passed on to the chat")
+    assert set(api_docs.upstream) == {"progress"}
