@@ -130,3 +130,35 @@ async def test_after_the_broker_lost_its_log_the_store_is_republished(engine: As
     assert await relay.replay_if_broker_forgot(empty_log) == 1
     await relay.publish_pending()
     assert ids_published(publisher) == [event.event_id, event.event_id]
+
+
+class _CancellationTurnedIntoAnError:
+    """A publisher during whose call the relay is cancelled, and whose library turns the
+    cancellation into an error of its own (as SQLAlchemy does when a cancelled query leaves
+    the connection invalid: the next statement raises PendingRollbackError)."""
+
+    def __init__(self) -> None:
+        self.called = asyncio.Event()
+
+    async def publish(self, records) -> None:  # type: ignore[no-untyped-def]
+        self.called.set()
+        task = asyncio.current_task()
+        assert task is not None
+        task.cancel()
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError as exc:
+            raise RuntimeError("the connection was invalidated while cancelling") from exc
+
+
+async def test_a_cancelled_relay_stops_even_when_its_cancellation_became_an_error(
+    engine: AsyncEngine,
+) -> None:
+    await register_one_learner(engine)
+    publisher = _CancellationTurnedIntoAnError()
+    relay = OutboxRelay(engine, publisher, source="/test", poll_interval=0.01)  # type: ignore[arg-type]
+    running = asyncio.create_task(relay.run())
+    await asyncio.wait_for(publisher.called.wait(), 10)
+    done, _ = await asyncio.wait({running}, timeout=5)
+    assert done == {running}, "the relay went on after it was cancelled"
+    assert running.cancelled() or isinstance(running.exception(), RuntimeError)

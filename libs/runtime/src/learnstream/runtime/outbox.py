@@ -21,6 +21,7 @@ transaction anywhere on the PostgreSQL server holds the relay back until it ends
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -85,20 +86,30 @@ class OutboxRelay:
         # transaction publishes and marks a batch, no other relay of this database can,
         # and nothing is left holding a lock if the connection breaks.
         try:
-            leading = await conn.scalar(text("SELECT pg_try_advisory_xact_lock(:id)"), {"id": _RELAY_LOCK})
-            if not leading:
-                return 0
-            batch = await self._next_batch(conn)
-            if not batch.records:
-                return 0
-            await self._publisher.publish(batch.records)
-            await conn.execute(
-                text("UPDATE event_store SET published_at = now() WHERE global_position = ANY(:p)"),
-                {"p": batch.positions},
-            )
-        finally:
-            await conn.commit()
-        PUBLISHED.inc(len(batch.records))
+            published = await self._publish_while_leading(conn)
+        except BaseException:
+            # a failure (or a cancellation, which can leave the connection invalidated) must
+            # reach the caller as it was: an error of the rollback would replace it, and a
+            # swallowed cancellation keeps the relay running after its service has stopped
+            with contextlib.suppress(Exception):
+                await conn.rollback()
+            raise
+        await conn.commit()
+        PUBLISHED.inc(published)
+        return published
+
+    async def _publish_while_leading(self, conn: AsyncConnection) -> int:
+        leading = await conn.scalar(text("SELECT pg_try_advisory_xact_lock(:id)"), {"id": _RELAY_LOCK})
+        if not leading:
+            return 0
+        batch = await self._next_batch(conn)
+        if not batch.records:
+            return 0
+        await self._publisher.publish(batch.records)
+        await conn.execute(
+            text("UPDATE event_store SET published_at = now() WHERE global_position = ANY(:p)"),
+            {"p": batch.positions},
+        )
         return len(batch.records)
 
     async def replay_if_broker_forgot(self, log_is_empty: Callable[[list[str]], Awaitable[bool]]) -> int:
@@ -143,12 +154,13 @@ class OutboxRelay:
                 PENDING.set(int(pending or 0))
             except asyncio.CancelledError:
                 raise
-            except (KafkaError, OSError, OperationalError) as exc:
-                log.warning("outbox relay cannot publish yet (%s); retrying", type(exc).__name__)
-                await asyncio.sleep(1.0)
-                continue
-            except Exception:
-                log.exception("outbox relay failed; retrying")
+            except Exception as exc:
+                if _being_cancelled():
+                    raise  # an error while a cancellation unwinds is no reason to go on
+                if isinstance(exc, KafkaError | OSError | OperationalError):
+                    log.warning("outbox relay cannot publish yet (%s); retrying", type(exc).__name__)
+                else:
+                    log.exception("outbox relay failed; retrying")
                 await asyncio.sleep(1.0)
                 continue
             await asyncio.sleep(self._poll_interval)
@@ -170,6 +182,11 @@ class OutboxRelay:
             records.append(encode(event, source=self._source, traceparent=_traceparent(metadata)))
             positions.append(position)
         return RelayBatch(positions, records)
+
+
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def _traceparent(metadata: dict[str, str]) -> str | None:
