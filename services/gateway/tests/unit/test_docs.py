@@ -1,17 +1,19 @@
 """The gateway's OpenAPI document takes the passed-on routes' contracts from their owners
-(the contexts' documents are served by a fake at the HTTP edge, httpx.MockTransport)."""
+(the contexts' documents are served by fakes at the HTTP edge, ``conftest``)."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 from fastapi import Depends, FastAPI
 from pydantic import BaseModel
 
-from learnstream.gateway.adapters.services import ContextServices
 from learnstream.gateway.entrypoints import docs
 from learnstream.gateway.entrypoints.routes import build_forwarding_router
+
+from .conftest import answering, fake_contexts
 
 
 def progress_document() -> dict[str, Any]:
@@ -74,45 +76,38 @@ class Actor(BaseModel):
     name: str
 
 
-def gateway_app(answers: dict[str, httpx.Response]) -> tuple[FastAPI, docs.ApiDocs]:
-    services = ContextServices(
-        {name: f"http://{name}" for name in ("progress", "chat", "achievements", "analytics", "exports")},
-        service_token="t",
-        timeout=1.0,
-    )
+@contextlib.asynccontextmanager
+async def gateway_app(documents: dict[str, dict[str, Any]]) -> AsyncIterator[tuple[FastAPI, docs.ApiDocs]]:
+    """The passed-on routes with the contexts in ``documents`` serving those OpenAPI documents;
+    the other contexts answer 503."""
+    names = ("progress", "chat", "achievements", "analytics", "exports")
+    handlers = {
+        name: answering(200, documents[name]) if name in documents else answering(503) for name in names
+    }
+    async with fake_contexts(handlers) as services:
+        app = FastAPI()
 
-    async def handle(request: httpx.Request) -> httpx.Response:
-        assert request.url.path == "/openapi.json"
-        assert request.headers["X-Service-Token"] == "t"
-        return answers.get(request.url.host) or httpx.Response(503)
+        async def anyone() -> None:
+            return None
 
-    for client in services._clients.values():
-        client._transport = httpx.MockTransport(handle)
-    app = FastAPI()
+        limited = {"reads": Depends(anyone), "tracking": Depends(anyone)}
+        app.include_router(build_forwarding_router(services, limited))
 
-    async def anyone() -> None:
-        return None
+        @app.get("/own")
+        async def own() -> Actor:  # a schema of the gateway's own named like one of progress's
+            return Actor(name="x")
 
-    limited = {"reads": Depends(anyone), "tracking": Depends(anyone)}
-    app.include_router(build_forwarding_router(services, limited))
-
-    @app.get("/own")
-    async def own() -> Actor:  # a schema of the gateway's own named like one of progress's
-        return Actor(name="x")
-
-    api_docs = docs.ApiDocs(services)
-    docs.install(app, api_docs)
-    return app, api_docs
+        api_docs = docs.ApiDocs(services)
+        docs.install(app, api_docs)
+        yield app, api_docs
 
 
 async def test_passed_on_routes_are_documented_by_the_context_that_serves_them() -> None:
-    app, api_docs = gateway_app({"progress": httpx.Response(200, json=progress_document())})
-    before = app.openapi()["paths"]["/api/learner/track-lesson"]["post"]
-    assert "requestBody" not in before
-
-    await api_docs.refresh()
-
-    document = app.openapi()
+    async with gateway_app({"progress": progress_document()}) as (app, api_docs):
+        before = app.openapi()["paths"]["/api/learner/track-lesson"]["post"]
+        assert "requestBody" not in before
+        await api_docs.refresh()
+        document = app.openapi()
     track = document["paths"]["/api/learner/track-lesson"]["post"]
     assert track["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/TrackLessonIn"
@@ -128,9 +123,9 @@ async def test_passed_on_routes_are_documented_by_the_context_that_serves_them()
 
 
 async def test_a_name_taken_by_another_schema_is_prefixed_and_unanswered_contexts_change_nothing() -> None:
-    app, api_docs = gateway_app({"progress": httpx.Response(200, json=progress_document())})
-    await api_docs.refresh()
-    document = app.openapi()
+    async with gateway_app({"progress": progress_document()}) as (app, api_docs):
+        await api_docs.refresh()
+        document = app.openapi()
     course = document["paths"]["/api/courses/{course_id}"]["get"]
     assert course["responses"]["200"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/ProgressActor"

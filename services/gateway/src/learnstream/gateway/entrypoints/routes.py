@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-import httpx
+import aiohttp
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
@@ -139,22 +139,20 @@ def build_forwarding_router(services: ContextServices, limited: dict[str, Any]) 
             if answer.headers.get("content-type", "").startswith("text/event-stream"):
                 headers["X-Accel-Buffering"] = "no"
                 return StreamingResponse(
-                    answer.aiter_raw(),
+                    answer.chunks(),
                     status_code=answer.status_code,
                     headers=headers,
-                    background=BackgroundTask(answer.aclose),
+                    background=BackgroundTask(answer.close),
                 )
             try:
-                content = await answer.aread()
-            except httpx.HTTPError as exc:
+                content = await answer.read()
+            except (aiohttp.ClientError, TimeoutError) as exc:
                 raise Problem(
                     503,
                     "Service unavailable",
                     f"the {route.service} service broke off its answer",
                     retryAfter="5",
                 ) from exc
-            finally:
-                await answer.aclose()
             return Response(content, status_code=answer.status_code, headers=headers)
 
         return forward

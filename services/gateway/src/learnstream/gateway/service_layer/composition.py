@@ -55,9 +55,7 @@ class Composer:
         self.timeout = timeout
 
     async def _one(self, section: Section, actor: Actor) -> dict[str, Any]:
-        # The deadline is httpx's own (connect, pool, read): cancelling an httpx request
-        # (asyncio.wait_for) can leak a pool slot for good under contention (httpcore 1.0.9,
-        # encode/httpcore#1093), and after enough of them every call fails with PoolTimeout.
+        # the deadline is the client's own, so a late section ends as Unavailable like any other
         try:
             answer = await self.services.forward(
                 section.service,
