@@ -49,9 +49,10 @@ def _unavailable(composed: Composed) -> dict[str, str]:
 
 
 def learner_dashboard(composed: Composed) -> dict[str, Any]:
-    summary = composed.get("summary")
-    courses = composed.get("courses")
-    activity = composed.get("activity")
+    progress = composed.get("progress")
+    summary = progress["summary"] if progress else None
+    courses = progress["courses"] if progress else None
+    activity = progress["activity"] if progress else None
     achievements = composed.get("achievements")
     earned = list(achievements.get("earned") or []) if achievements else None
     recent = (
@@ -95,7 +96,7 @@ def build_pages_router(
         actor: Reader,
         days: Annotated[int, Query(description="Days of activity to chart: 30 or 90.")] = 30,
     ) -> dict[str, Any]:
-        """Gathered from progress, analytics and achievements in parallel; a context that
+        """Gathered from progress (one call) and achievements in parallel; a context that
         fails leaves its fields null and is named in ``unavailable``."""
         if days not in (30, 90):
             raise Problem(
@@ -107,11 +108,9 @@ def build_pages_router(
         composed = await composer.compose(
             actor,
             [
-                Section("summary", "progress", "/api/learner/summary"),
                 Section(
-                    "courses", "progress", "/api/learner/courses", [("status", "active"), ("limit", "6")]
+                    "progress", "progress", "/api/learner/overview", [("days", str(days)), ("limit", "6")]
                 ),
-                Section("activity", "analytics", "/api/learner/activity", [("days", str(days))]),
                 Section("achievements", "achievements", "/api/learner/achievements"),
             ],
         )

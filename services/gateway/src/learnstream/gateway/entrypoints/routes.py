@@ -64,7 +64,7 @@ ROUTES: tuple[Route, ...] = (
         limit="tracking",
     ),
     Route("POST", "/api/learner/quizzes/{quiz_id}/attempts", "progress", "Submit a quiz attempt"),
-    Route("GET", "/api/learner/activity", "analytics", "The caller's activity per day"),
+    Route("GET", "/api/learner/activity", "progress", "The caller's time and lessons completed per day"),
     # gamification (achievements)
     Route("GET", "/api/learner/achievements", "achievements", "Earned and locked achievements, XP, streak"),
     Route("GET", "/api/leaderboard", "achievements", "Weekly, monthly or all-time leaderboard"),

@@ -11,13 +11,17 @@ set-based statements, whatever the number of reports in the batch.
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from learnstream.events import DomainEvent
+from learnstream.events.progress import LessonCompleted, LessonTimeTracked
 from learnstream.progress.domain.catalog import Course
 from learnstream.progress.domain.enrollment import Enrollment, LessonProgress, QuizRecord, View
 from learnstream.runtime.eventstore import EventStore, StoredEvent
@@ -143,6 +147,7 @@ class EnrollmentRepository:
         events = enrollment.saved()
         stored = await self._store.append(session, stream_id(enrollment.enrollment_id), expected, events)
         await self._write_enrollment(session, enrollment, created=expected == 0)
+        await self._add_activity(session, enrollment, events)
         if changed_lessons:
             await session.execute(
                 text(
@@ -222,6 +227,38 @@ class EnrollmentRepository:
                 },
             )
         return stored
+
+    async def _add_activity(
+        self, session: AsyncSession, enrollment: Enrollment, events: Iterable[DomainEvent]
+    ) -> None:
+        """Add the time and completions among ``events`` to the learner's quarter hours."""
+        buckets: dict[datetime, list[int]] = defaultdict(lambda: [0, 0])
+        for event in events:
+            if isinstance(event, LessonTimeTracked):
+                buckets[_quarter_hour(event.occurred_at)][0] += event.seconds
+            elif isinstance(event, LessonCompleted):
+                buckets[_quarter_hour(event.occurred_at)][1] += 1
+        if not buckets:
+            return
+        await session.execute(
+            text(
+                "INSERT INTO learner_activity (enrollment_id, learner_id, bucket, seconds, lessons_completed)"
+                " SELECT :e, :l, r.bucket, r.seconds, r.completed"
+                " FROM jsonb_to_recordset(CAST(:rows AS jsonb))"
+                " AS r(bucket timestamptz, seconds integer, completed integer)"
+                " ON CONFLICT (enrollment_id, bucket) DO UPDATE SET"
+                " seconds = learner_activity.seconds + EXCLUDED.seconds,"
+                " lessons_completed = learner_activity.lessons_completed + EXCLUDED.lessons_completed"
+            ),
+            {
+                "e": enrollment.enrollment_id,
+                "l": enrollment.learner_id,
+                "rows": _json(
+                    {"bucket": bucket, "seconds": seconds, "completed": completed}
+                    for bucket, (seconds, completed) in buckets.items()
+                ),
+            },
+        )
 
     async def _write_enrollment(self, session: AsyncSession, e: Enrollment, *, created: bool) -> None:
         params: dict[str, Any] = {
@@ -334,6 +371,10 @@ def _enrollment(row: Any) -> Enrollment:
         completion_percentage=float(row.completion_percentage),
         milestones=set(row.milestones or ()),
     )
+
+
+def _quarter_hour(moment: datetime) -> datetime:
+    return moment.replace(minute=moment.minute - moment.minute % 15, second=0, microsecond=0)
 
 
 def _json(rows: Iterable[dict[str, Any]]) -> str:

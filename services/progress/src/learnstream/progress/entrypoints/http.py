@@ -17,6 +17,7 @@ from learnstream.progress.domain.enrollment import TrackResult
 from learnstream.progress.domain.errors import (
     Conflict,
     DomainError,
+    FieldError,
     Forbidden,
     InvalidInput,
     NotFound,
@@ -28,7 +29,9 @@ from learnstream.progress.entrypoints.schemas import (
     CourseOut,
     CourseProgressOut,
     EnrollmentOut,
+    LearnerActivityOut,
     LearnerCoursesOut,
+    LearnerOverviewOut,
     LearnerSummaryOut,
     NoteIn,
     NoteOut,
@@ -160,6 +163,43 @@ def build_router(service: ProgressService, service_token: str) -> APIRouter:
         """The caller's progress figures across courses (the dashboard's stats)."""
         async with service.sessions() as session:
             return await views.learner_summary(session, actor.user_id)
+
+    Days = Annotated[int, Query(description="Days of activity to chart: 30 or 90.")]
+
+    def check_days(days: int) -> None:
+        if days not in (30, 90):
+            raise InvalidInput([FieldError("days", f"must be 30 or 90; got {days}")])
+
+    @router.get("/api/learner/activity", response_model=LearnerActivityOut)
+    async def learner_activity(actor: CurrentActor, days: Days = 30) -> dict[str, Any]:
+        """The caller's time spent and lessons completed per day, in their own time zone."""
+        check_days(days)
+        async with service.sessions() as session:
+            return await views.learner_activity(
+                session, service.learners, actor.user_id, days=days, now=service.now()
+            )
+
+    @router.get("/api/learner/overview", response_model=LearnerOverviewOut)
+    async def learner_overview(actor: CurrentActor, days: Days = 30, limit: Limit = 6) -> dict[str, Any]:
+        """Summary, active courses (``limit``) and activity in one answer: the gateway's dashboard
+        asks once instead of three times."""
+        check_days(days)
+        async with service.sessions() as session:
+            return {
+                "summary": await views.learner_summary(session, actor.user_id),
+                "courses": await views.learner_courses(
+                    session,
+                    service.courses,
+                    service.enrollments,
+                    actor.user_id,
+                    status="active",
+                    limit=limit,
+                    offset=0,
+                ),
+                "activity": await views.learner_activity(
+                    session, service.learners, actor.user_id, days=days, now=service.now()
+                ),
+            }
 
     @router.get("/api/learner/course/{course_id}/progress", response_model=CourseProgressOut)
     async def course_progress(course_id: UUID, actor: CurrentActor) -> dict[str, Any]:

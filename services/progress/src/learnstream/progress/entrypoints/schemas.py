@@ -8,6 +8,7 @@ validated from the service layer's read models.
 from __future__ import annotations
 
 import math
+from datetime import date as date_type
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -234,6 +235,26 @@ class LearnerSummaryOut(CamelModel):
     total_time_spent_seconds: int
     average_completion: float
     last_active_at: datetime | None
+
+
+class ActivityDayOut(CamelModel):
+    date: date_type = Field(description="A day in the learner's time zone.")
+    time_spent: int = Field(description="Seconds spent on lessons that day.", examples=[1800])
+    lessons_completed: int = Field(description="Lessons completed that day.", examples=[2])
+
+
+class LearnerActivityOut(CamelModel):
+    days: int = Field(description="How many days the series covers, today included.", examples=[30])
+    timezone: str = Field(description="The learner's time zone the days are counted in.", examples=["UTC"])
+    activity_data: list[ActivityDayOut] = Field(description="One entry per day, oldest first.")
+
+
+class LearnerOverviewOut(CamelModel):
+    """The learner dashboard's share of progress, in one answer."""
+
+    summary: LearnerSummaryOut
+    courses: LearnerCoursesOut = Field(description="Active courses, last accessed first.")
+    activity: LearnerActivityOut
 
 
 class ModuleProgressOut(CamelModel):

@@ -22,6 +22,7 @@ from learnstream.events.base import utc_now
 from learnstream.events.progress import LearnerProgressErased
 from learnstream.progress.adapters.courses import CourseRepository
 from learnstream.progress.adapters.enrollments import EnrollmentRepository
+from learnstream.progress.adapters.learners import LearnerRepository
 from learnstream.progress.domain import catalog
 from learnstream.progress.domain.catalog import Course, CourseDraft
 from learnstream.progress.domain.enrollment import Enrollment, QuizResult, TrackReport, TrackResult
@@ -65,6 +66,7 @@ class ProgressService:
         self._store = store
         self.courses = CourseRepository()
         self.enrollments = EnrollmentRepository(store)
+        self.learners = LearnerRepository()
         self.limits = limits or Limits()
         self._clock = clock
 
@@ -289,9 +291,16 @@ class ProgressService:
 
     # --- privacy --------------------------------------------------------------------------------
 
+    async def remember_time_zone(
+        self, session: AsyncSession, learner_id: UUID, timezone: str, at: datetime
+    ) -> None:
+        """Keep the learner's time zone from an identity event, in the consumer's transaction."""
+        await self.learners.remember_time_zone(session, learner_id, timezone, at)
+
     async def erase_learner(self, session: AsyncSession, learner_id: UUID, request_id: UUID) -> int:
         """Erase the learner in ``session`` (the consumer's transaction) and confirm it on the bus."""
         erased = await self.enrollments.erase_learner(session, learner_id)
+        await self.learners.forget(session, learner_id)
         confirmation = LearnerProgressErased(learner_id=learner_id, request_id=request_id)
         await self._store.append(session, f"erasure-{request_id}", 0, [confirmation])
         return erased

@@ -7,15 +7,17 @@ response models.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from learnstream.progress.adapters.courses import CourseRepository
 from learnstream.progress.adapters.enrollments import EnrollmentRepository
+from learnstream.progress.adapters.learners import LearnerRepository
 from learnstream.progress.domain.catalog import Course, Lesson
 from learnstream.progress.domain.enrollment import Enrollment
 from learnstream.runtime.actors import Actor
@@ -356,6 +358,42 @@ async def learner_summary(session: AsyncSession, learner_id: UUID) -> dict[str, 
         "total_time_spent_seconds": int(row.seconds),
         "average_completion": round(float(row.average), 1),
         "last_active_at": row.last_active,
+    }
+
+
+async def learner_activity(
+    session: AsyncSession, learners: LearnerRepository, learner_id: UUID, *, days: int, now: datetime
+) -> dict[str, Any]:
+    """The learner's time spent and lessons completed per local day, the last ``days`` days
+    up to today in their time zone (days without activity included, as zeros)."""
+    timezone = await learners.time_zone(session, learner_id)
+    try:
+        zone = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        timezone, zone = "UTC", ZoneInfo("UTC")
+    today = now.astimezone(zone).date()
+    first = today - timedelta(days=days - 1)
+    since = datetime.combine(first, time.min, tzinfo=zone)
+    rows = await session.execute(
+        text(
+            "SELECT (bucket AT TIME ZONE :tz)::date AS day, sum(seconds) AS seconds,"
+            " sum(lessons_completed) AS completed FROM learner_activity"
+            " WHERE learner_id = :l AND bucket >= :since AND bucket <= :now GROUP BY day"
+        ),
+        {"tz": timezone, "l": learner_id, "since": since, "now": now},
+    )
+    per_day = {row.day: (int(row.seconds), int(row.completed)) for row in rows}
+    return {
+        "days": days,
+        "timezone": timezone,
+        "activity_data": [
+            {
+                "date": day,
+                "time_spent": per_day.get(day, (0, 0))[0],
+                "lessons_completed": per_day.get(day, (0, 0))[1],
+            }
+            for day in (first + timedelta(days=i) for i in range(days))
+        ],
     }
 
 

@@ -1,0 +1,1 @@
+"""The Learnstream benchmark suite (``make bench``, ``make bench-quick``)."""

@@ -1,0 +1,90 @@
+"""``python -m bench [--quick]``: measure the platform end to end against its targets.
+
+The benchmark starts the embedded stack (``python -m learnstream.devstack``) in a data
+directory of its own with shifted ports, so it never touches a stack started by
+``make run``; seeds it through the public API; measures; prints a table and writes
+``bench/results/latest.json``. The load comes from another process (aiohttp, whose client
+costs about a tenth of httpx's CPU per request), because the stack and the load share
+this machine's cores. See ``bench/README.md`` for what each figure means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import dashboard
+from bench.stack import EmbeddedStack
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("--quick", action="store_true", help="a smaller workload (make bench-quick)")
+    parser.add_argument("--port-offset", type=int, default=300, help="shift every port of the stack by this")
+    args = parser.parse_args()
+    # a benchmark stopped with SIGTERM stops its stack too (the with-block below)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    data_dir = Path(tempfile.mkdtemp(prefix="learnstream-bench-"))
+    started = time.monotonic()
+    results: dict[str, dict[str, object]] = {}
+    try:
+        with EmbeddedStack(data_dir, args.port_offset) as stack:
+            results["learner_dashboard_p95_ms"] = dashboard.measure(stack, quick=args.quick)
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    report = {
+        "mode": "quick" if args.quick else "full",
+        "machine": {
+            "cpus": _cpus(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "seconds": round(time.monotonic() - started, 1),
+        "results": results,
+        **{name: result["value"] for name, result in results.items()},
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
+    _print_table(results)
+    print(f"\nwritten to {RESULTS / 'latest.json'} in {report['seconds']} s")
+    return 0
+
+
+def _cpus() -> int:
+    try:
+        return int(subprocess.check_output(["nproc"], text=True).strip())
+    except (OSError, ValueError, subprocess.CalledProcessError):
+        return 0
+
+
+def _print_table(results: dict[str, dict[str, object]]) -> None:
+    rows = [("figure", "value", "target", "met", "workload")]
+    for name, result in results.items():
+        rows.append(
+            (
+                name,
+                f"{result['value']}",
+                str(result["target"]),
+                "yes" if result["met"] else "NO",
+                str(result["workload"]),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for index, row in enumerate(rows):
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+        if index == 0:
+            print("  ".join("-" * width for width in widths))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""``learner_dashboard_p95_ms``: ``GET /api/learner/dashboard`` under 100 concurrent clients.
+
+Seeds, through the public API, an instructor with three published courses and learners
+enrolled in one to three of them, each with a month of offline tracking (lessons
+completed on past days, so the activity chart has points); waits until analytics has
+projected it; then runs :mod:`bench.load` with 100 closed-loop clients, each request as a
+learner picked at random. A single client's figure is measured first, for the service
+time without queueing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+
+from bench.stack import EmbeddedStack
+
+TARGET_MS = 30.0
+CLIENTS = 100
+PACED_RATES = (25, 50, 75, 100)
+"""Requests per second of the 100 clients together, in the paced runs."""
+
+
+def _course(number: int) -> dict[str, Any]:
+    lessons = [
+        {"title": f"Lesson {i + 1}", "contentType": "article", "durationSeconds": 300, "body": "Text."}
+        for i in range(8)
+    ]
+    return {
+        "title": f"Benchmark course {number}",
+        "description": "Seeded by the benchmark",
+        "category": "benchmark",
+        "difficulty": "beginner",
+        "sections": [
+            {"title": "Part one", "lessons": lessons[:4]},
+            {"title": "Part two", "lessons": lessons[4:]},
+        ],
+    }
+
+
+async def _json(answer: aiohttp.ClientResponse, expected: tuple[int, ...] = (200, 201)) -> Any:
+    body = await answer.json(content_type=None)
+    if answer.status not in expected:
+        raise RuntimeError(f"{answer.method} {answer.url} answered {answer.status}: {body}")
+    return body
+
+
+async def seed(base: str, learners: int) -> list[str]:
+    """The learners' access tokens, after their enrollments and tracking were accepted."""
+    rng = random.Random(42)
+    now = datetime.now(UTC)
+    async with aiohttp.ClientSession(base_url=base, timeout=aiohttp.ClientTimeout(total=60)) as http:
+
+        async def token(email: str, role: str) -> str:
+            async with http.post("/api/auth/dev-token", json={"email": email, "role": role}) as answer:
+                return str((await _json(answer))["accessToken"])
+
+        instructor = await token(f"bench-teacher-{uuid.uuid4().hex[:6]}@example.com", "instructor")
+        teacher = {"Authorization": f"Bearer {instructor}"}
+        courses = []
+        for number in range(3):
+            async with http.post("/api/instructor/courses", json=_course(number), headers=teacher) as answer:
+                course = await _json(answer)
+            async with http.post(
+                f"/api/instructor/courses/{course['id']}/publish", headers=teacher
+            ) as answer:
+                await _json(answer)
+            courses.append(course)
+
+        limit = asyncio.Semaphore(16)
+        tokens: list[str] = []
+
+        async def learner(index: int) -> None:
+            async with limit:
+                access = await token(f"bench-learner-{index}-{uuid.uuid4().hex[:6]}@example.com", "student")
+                headers = {"Authorization": f"Bearer {access}"}
+                for course in rng.sample(courses, rng.randint(1, 3)):
+                    async with http.post(f"/api/courses/{course['id']}/enroll", headers=headers) as answer:
+                        await _json(answer)
+                    lessons = [lesson for section in course["sections"] for lesson in section["lessons"]]
+                    done = lessons[: rng.randint(1, len(lessons))]
+                    events = [
+                        {
+                            "courseId": course["id"],
+                            "lessonId": lesson["id"],
+                            "viewId": str(uuid.uuid4()),
+                            "timeSpentSeconds": rng.randint(60, 900),
+                            "completed": True,
+                            "occurredAt": (now - timedelta(days=len(done) - i, minutes=rng.randint(0, 600)))
+                            .isoformat()
+                            .replace("+00:00", "Z"),
+                        }
+                        for i, lesson in enumerate(done)
+                    ]
+                    async with http.post(
+                        "/api/learner/track-batch", json={"events": events}, headers=headers
+                    ) as answer:
+                        await _json(answer)
+                tokens.append(access)
+
+        started = time.monotonic()
+        for batch_start in range(0, learners, 100):
+            await asyncio.gather(*(learner(i) for i in range(batch_start, min(learners, batch_start + 100))))
+            print(f"  seeded {len(tokens)}/{learners} learners", end="\r", flush=True)
+        print(f"  seeded {learners} learners in {time.monotonic() - started:.0f} s")
+        await _wait_projected(http, tokens[-1])
+    return tokens
+
+
+async def _wait_projected(http: aiohttp.ClientSession, access: str, timeout: float = 120.0) -> None:
+    """Until the last learner's activity shows in the dashboard (analytics has caught up)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        async with http.get(
+            "/api/learner/dashboard", headers={"Authorization": f"Bearer {access}"}
+        ) as answer:
+            body = await _json(answer)
+        if any(point["timeSpent"] for point in body.get("activityData") or []):
+            return
+        await asyncio.sleep(1.0)
+    raise RuntimeError("the seeded activity never reached the learner dashboard")
+
+
+def _load(
+    url: str, tokens_file: str, clients: int, seconds: float, rate: float | None = None
+) -> dict[str, Any]:
+    command = [sys.executable, "-m", "bench.load", url, "--tokens", tokens_file, "--clients", str(clients)]
+    if rate:
+        command += ["--rate", str(rate)]
+    output = subprocess.run(
+        [*command, "--seconds", str(seconds)], capture_output=True, text=True, check=True
+    ).stdout
+    result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+    return result
+
+
+def measure(stack: EmbeddedStack, *, quick: bool) -> dict[str, Any]:
+    learners = 300 if quick else 2000
+    seconds = 20.0 if quick else 60.0
+    idle = stack.cpu_percent(5.0)
+    print(f"learner dashboard: the idle stack uses {idle:.0f} % of a core; seeding {learners} learners")
+    tokens = asyncio.run(seed(stack.gateway, learners))
+    print(f"  the stack worked off the seeding's events in {stack.wait_quiet(idle):.0f} s more")
+    with tempfile.NamedTemporaryFile("w", suffix=".tokens", delete=False) as listing:
+        listing.write("\n".join(tokens))
+    url = f"{stack.gateway}/api/learner/dashboard"
+    single = _load(url, listing.name, 1, seconds / 2)
+    print(f"  1 client back to back: {single}")
+    loaded = _load(url, listing.name, CLIENTS, seconds)
+    print(f"  {CLIENTS} clients back to back: {loaded}")
+    paced: dict[str, Any] = {}
+    for rate in PACED_RATES:
+        paced[str(rate)] = _load(url, listing.name, CLIENTS, seconds, rate)
+        print(f"  {CLIENTS} clients, {rate} requests/s together: {paced[str(rate)]}")
+    within = [rate for rate in PACED_RATES if paced[str(rate)]["p95_ms"] <= TARGET_MS]
+    return {
+        "value": loaded["p95_ms"],
+        "target": f"<= {TARGET_MS:g} ms",
+        "met": loaded["p95_ms"] <= TARGET_MS,
+        "workload": f"{CLIENTS} clients back to back over {learners} learners, {seconds:g} s",
+        "single_client": single,
+        "concurrent": loaded,
+        "paced": paced,
+        "highest_paced_rate_within_target": max(within) if within else None,
+    }

@@ -1,0 +1,92 @@
+"""``python -m bench.load``: HTTP load from a process of its own.
+
+``--clients`` clients each send a request, wait for its answer, and send the next (at
+once, or with ``--rate`` after a random pause that makes all clients together send that
+many requests a second), for ``--seconds`` after a warm-up that is not counted; each
+request goes as one of the users whose tokens are listed in ``--tokens`` (one per line),
+picked at random. Prints one JSON object: requests, errors by status, throughput and
+latency percentiles in milliseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import time
+from collections import Counter
+
+import aiohttp
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, max(0, round(fraction * len(sorted_values)) - 1))
+    return sorted_values[index]
+
+
+async def run(
+    url: str, tokens: list[str], clients: int, seconds: float, warm_up: float, rate: float | None = None
+) -> dict[str, object]:
+    latencies: list[float] = []
+    statuses: Counter[int] = Counter()
+    rng = random.Random(7)
+    connector = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as http:
+        start = time.perf_counter()
+        counting_from = start + warm_up
+        stop = counting_from + seconds
+
+        async def client() -> None:
+            if rate:  # the clients' first requests spread over the warm-up
+                await asyncio.sleep(rng.uniform(0, warm_up))
+            while (now := time.perf_counter()) < stop:
+                token = rng.choice(tokens)
+                async with http.get(url, headers={"Authorization": f"Bearer {token}"}) as answer:
+                    await answer.read()
+                    status = answer.status
+                done = time.perf_counter()
+                if now >= counting_from:
+                    latencies.append((done - now) * 1000)
+                    statuses[status] += 1
+                if rate:  # a paced client: its next request is due one interval after this one began
+                    due = min(stop, now + rng.expovariate(rate / clients))
+                    await asyncio.sleep(max(0.0, due - time.perf_counter()))
+
+        await asyncio.gather(*(client() for _ in range(clients)))
+        elapsed = time.perf_counter() - counting_from
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "throughput_per_s": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(percentile(latencies, 0.50), 1),
+        "p95_ms": round(percentile(latencies, 0.95), 1),
+        "p99_ms": round(percentile(latencies, 0.99), 1),
+        "max_ms": round(latencies[-1], 1) if latencies else None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="bench.load")
+    parser.add_argument("url")
+    parser.add_argument("--tokens", required=True, help="a file with one access token per line")
+    parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--warm-up", type=float, default=3.0)
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="requests per second of all clients together (paced, exponential gaps); default: closed loop",
+    )
+    args = parser.parse_args()
+    with open(args.tokens) as listing:
+        tokens = [line.strip() for line in listing if line.strip()]
+    print(json.dumps(asyncio.run(run(args.url, tokens, args.clients, args.seconds, args.warm_up, args.rate))))
+
+
+if __name__ == "__main__":
+    main()

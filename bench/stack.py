@@ -1,0 +1,102 @@
+"""The embedded stack the benchmark measures: ``python -m learnstream.devstack`` in a
+data directory of its own, with every port shifted, stopped with Ctrl-C (SIGINT) after."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+import psutil
+
+from learnstream.runtime.settings import SERVICE_PORTS
+
+
+class EmbeddedStack:
+    def __init__(self, data_dir: Path, port_offset: int) -> None:
+        self.data_dir = data_dir
+        self.port_offset = port_offset
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{SERVICE_PORTS[service] + self.port_offset}"
+
+    @property
+    def gateway(self) -> str:
+        return self.url("gateway")
+
+    def cpu_percent(self, seconds: float = 2.0) -> float:
+        """How much of one core the stack's processes used together over ``seconds``."""
+        assert self.process is not None
+        supervisor = psutil.Process(self.process.pid)
+        processes = [supervisor, *supervisor.children(recursive=True)]
+        for process in processes:
+            with contextlib.suppress(psutil.Error):
+                process.cpu_percent(None)
+        time.sleep(seconds)
+        busy = 0.0
+        for process in processes:
+            with contextlib.suppress(psutil.Error):
+                busy += process.cpu_percent(None)
+        return busy
+
+    def wait_quiet(self, idle_percent: float, *, timeout: float = 900.0) -> float:
+        """Wait until the stack is back to about its idle CPU use (``idle_percent``, measured
+        before the load): the consumers have worked off what seeding published. Returns the
+        seconds waited."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            if self.cpu_percent() < idle_percent * 1.3 + 10:
+                return time.monotonic() - started
+        raise RuntimeError(f"the stack was still busy after {timeout:.0f} s")
+
+    def __enter__(self) -> EmbeddedStack:
+        command = [
+            sys.executable,
+            "-m",
+            "learnstream.devstack",
+            "--data-dir",
+            str(self.data_dir),
+            "--port-offset",
+            str(self.port_offset),
+        ]
+        print(f"starting the embedded stack in {self.data_dir} (ports +{self.port_offset})", flush=True)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.data_dir / "supervisor.log"
+        # a file, not a pipe: the supervisor must not die of a closed pipe (leaving its servers
+        # running) if this process ends first
+        with log_path.open("w") as log:
+            self.process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "LEARNSTREAM_LOG_LEVEL": "WARNING"},
+            )
+        deadline = time.monotonic() + 300
+        while "Learnstream is up" not in log_path.read_text(errors="replace"):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-30:])
+                self.__exit__(None, None, None)
+                raise RuntimeError(f"the stack did not come up; its last lines:\n{tail}")
+            time.sleep(0.5)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
