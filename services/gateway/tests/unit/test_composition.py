@@ -85,4 +85,18 @@ async def test_a_route_a_context_does_not_serve_yet_is_named_as_such() -> None:
         composed = await Composer(services, timeout=TIMEOUT).compose(
             ACTOR, [Section("c", "chat", "/api/chat/sessions")]
         )
-    assert composed.unavailable["c"] == "the chat service does not serve /api/chat/sessions (404)"
+    assert composed.unavailable["c"] == "the chat service has nothing at /api/chat/sessions (404), or not yet"
+
+
+async def test_a_validating_section_passes_on_the_callers_mistake_but_not_its_404() -> None:
+    figures = Section("a", "analytics", "/a", validates=True)
+    async with fake_contexts({"analytics": answering(422, {"detail": "period: bad"})}) as services:
+        with pytest.raises(Problem) as refused:
+            await Composer(services, timeout=TIMEOUT).compose(ACTOR, [figures])
+    assert refused.value.status_code == 422 and "period" in str(refused.value.detail)
+    # a course the projection has not seen yet: the section is missing, the page is served
+    async with fake_contexts({"progress": answering(200, {}), "analytics": answering(404, {})}) as services:
+        composed = await Composer(services, timeout=TIMEOUT).compose(
+            ACTOR, [Section("p", "progress", "/p", guard=True), figures]
+        )
+    assert composed.sections["p"] == {} and "(404), or not yet" in composed.unavailable["a"]

@@ -159,7 +159,7 @@ def build_pages_router(
             actor,
             [
                 Section("course", "progress", f"/api/courses/{course_id}", guard=True, check=_owner_check),
-                Section("analytics", "analytics", f"{base}/analytics", window, guard=True),
+                Section("analytics", "analytics", f"{base}/analytics", window, validates=True),
                 Section("lessons", "analytics", f"{base}/lessons/analytics", window),
                 Section("atRisk", "analytics", f"{base}/students/at-risk"),
                 Section("assistant", "analytics", f"{base}/ai-analytics", window),

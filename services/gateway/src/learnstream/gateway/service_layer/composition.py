@@ -8,7 +8,10 @@ the page is served. Nothing is invented for a missing section.
 
 Sections that *guard* the page decide whether the caller may see it at all: any guard
 answering 404 makes the page a 404 (so foreign and unknown objects look the same), and
-when no guard could answer, the page is a 503 rather than served unchecked.
+when no guard could answer, the page is a 503 rather than served unchecked. A section that
+*validates* only passes on the caller's mistakes (400/422, e.g. a bad period); its 404 is an
+unavailable section, since another context is the judge of access and a projection may
+simply not have caught up with a course created a moment ago.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class Section:
     path: str
     params: Sequence[tuple[str, str]] = ()
     guard: bool = False
+    validates: bool = False
     check: Callable[[dict[str, Any], Actor], bool] | None = None
     """For a guard: whether a 200 answer really gives the caller access (else 404)."""
 
@@ -70,10 +74,10 @@ class Composer:
             raise _Missing(str(exc)) from exc
         if answer.status_code == 404 and section.guard:
             raise Problem(404, "Not found", _detail(answer, "not found"))
-        if answer.status_code in (400, 422) and section.guard:
+        if answer.status_code in (400, 422) and (section.guard or section.validates):
             raise Problem(answer.status_code, "Invalid request", _detail(answer, "invalid request"))
         if answer.status_code == 404:
-            raise _Missing(f"the {section.service} service does not serve {section.path} (404)")
+            raise _Missing(f"the {section.service} service has nothing at {section.path} (404), or not yet")
         if answer.status_code != 200:
             raise _Missing(f"the {section.service} service answered {answer.status_code} for {section.path}")
         try:
