@@ -18,6 +18,18 @@ class Settings(ServiceSettings):
     )
     openai_api_key: SecretStr | None = Field(default=None, description="Key for that endpoint.")
     openai_model: str = Field(default="gpt-4o-mini", description="Model the assistant asks.")
+    openai_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="How long one request to the model may take (each chunk, streamed)."
+    )
+    openai_max_retries: int = Field(
+        default=2, ge=0, le=5, description="Retries of a failed model request (connection, 429, 5xx)."
+    )
+    chat_messages_per_minute: int = Field(
+        default=30, ge=1, description="Questions one learner may send a minute (429 above it)."
+    )
+    assistant_prompt_token_budget: int = Field(
+        default=3_000, ge=500, description="Tokens of course material and history the prompt may carry."
+    )
 
     @field_validator("openai_base_url", "openai_api_key", mode="before")
     @classmethod

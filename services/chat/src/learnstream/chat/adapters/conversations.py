@@ -1,0 +1,321 @@
+"""Conversations in PostgreSQL: their event streams and the read models projected from them.
+
+:func:`project` runs in the transaction that appends a conversation's events (an event
+store projector), so ``chat_sessions`` and ``chat_messages`` are always what the streams
+say. A deleted conversation's rows go, and so do its earlier events: only the
+``ChatSessionDeleted`` tombstone stays, so a replay of the store cannot bring its text back.
+Searches use PostgreSQL full text with ``plainto_tsquery``, which reads the input as
+words only (no operators, quotes or prefixes), ranked by ``ts_rank``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from learnstream.chat.domain.conversation import Conversation, stream_id, title_from
+from learnstream.events import DomainEvent
+from learnstream.events.chat import (
+    AssistantReplied,
+    AssistantReplyRated,
+    ChatMessageSent,
+    ChatSessionDeleted,
+    ChatSessionRenamed,
+    ChatSessionStarted,
+)
+from learnstream.runtime.eventstore import EventStore, StoredEvent
+
+_SESSION_COLUMNS = (
+    "session_id, course_id, lesson_id, title, message_count, last_message_at, created_at, last_activity_at"
+)
+_MESSAGE_COLUMNS = "message_id, session_id, role, content, created_at, reply_to, answered, model, helpful"
+
+
+def _prefixed(alias: str, columns: str) -> str:
+    return ", ".join(f"{alias}.{column.strip()}" for column in columns.split(","))
+
+
+async def project(session: AsyncSession, stored: StoredEvent) -> None:
+    """Keep the read models of the conversation ``stored`` belongs to."""
+    event = stored.event
+    version = stored.stream_version
+    if isinstance(event, ChatSessionStarted):
+        await session.execute(
+            text(
+                "INSERT INTO chat_sessions (session_id, learner_id, course_id, lesson_id, created_at,"
+                " last_activity_at, version) VALUES (:s, :l, :c, :lesson, :at, :at, :v)"
+            ),
+            {
+                "s": event.session_id,
+                "l": event.learner_id,
+                "c": event.course_id,
+                "lesson": event.lesson_id,
+                "at": event.occurred_at,
+                "v": version,
+            },
+        )
+    elif isinstance(event, ChatMessageSent | AssistantReplied):
+        question = isinstance(event, ChatMessageSent)
+        await session.execute(
+            text(
+                "INSERT INTO chat_messages (message_id, session_id, learner_id, role, content, created_at,"
+                " reply_to, answered, model) VALUES (:m, :s, :l, :role, :content, :at, :reply_to,"
+                " :answered, :model)"
+            ),
+            {
+                "m": event.message_id,
+                "s": event.session_id,
+                "l": event.learner_id,
+                "role": "user" if question else "assistant",
+                "content": event.text,
+                "at": event.occurred_at,
+                "reply_to": None if question else event.reply_to_message_id,  # type: ignore[union-attr]
+                "answered": None if question else event.answered,  # type: ignore[union-attr]
+                "model": None if question else event.model,  # type: ignore[union-attr]
+            },
+        )
+        await session.execute(
+            text(
+                "UPDATE chat_sessions SET message_count = message_count + 1, last_message_at = :at,"
+                " last_activity_at = :at, version = :v,"
+                " title = coalesce(title, CAST(:title AS text))"
+                " WHERE session_id = :s"
+            ),
+            {
+                "s": event.session_id,
+                "at": event.occurred_at,
+                "v": version,
+                "title": title_from(event.text) if question else None,
+            },
+        )
+    elif isinstance(event, AssistantReplyRated):
+        await session.execute(
+            text("UPDATE chat_messages SET helpful = :h WHERE message_id = :m"),
+            {"h": event.helpful, "m": event.message_id},
+        )
+        await _bump(session, event.session_id, version)
+    elif isinstance(event, ChatSessionRenamed):
+        await session.execute(
+            text(
+                "UPDATE chat_sessions SET title = :t, title_is_custom = true, version = :v"
+                " WHERE session_id = :s"
+            ),
+            {"t": event.title, "v": version, "s": event.session_id},
+        )
+    elif isinstance(event, ChatSessionDeleted):
+        await session.execute(
+            text("DELETE FROM chat_sessions WHERE session_id = :s"), {"s": event.session_id}
+        )
+        await session.execute(
+            text("DELETE FROM event_store WHERE stream_id = :stream AND stream_version < :v"),
+            {"stream": stream_id(event.session_id), "v": version},
+        )
+
+
+async def _bump(session: AsyncSession, session_id: UUID, version: int) -> None:
+    await session.execute(
+        text("UPDATE chat_sessions SET version = :v WHERE session_id = :s"), {"v": version, "s": session_id}
+    )
+
+
+class ConversationRepository:
+    def __init__(self, store: EventStore) -> None:
+        self._store = store
+
+    async def load(self, session: AsyncSession, session_id: UUID, learner_id: UUID) -> Conversation | None:
+        """The learner's conversation as the decisions need it; None when unknown, deleted or not theirs."""
+        row = (
+            await session.execute(
+                text(
+                    "SELECT session_id, learner_id, course_id, lesson_id, version FROM chat_sessions"
+                    " WHERE session_id = :s AND learner_id = :l"
+                ),
+                {"s": session_id, "l": learner_id},
+            )
+        ).one_or_none()
+        if row is None:
+            return None
+        replies = await session.execute(
+            text(
+                "SELECT message_id, helpful FROM chat_messages WHERE session_id = :s AND role = 'assistant'"
+            ),
+            {"s": session_id},
+        )
+        conversation = Conversation(row.session_id, row.learner_id, row.course_id, row.lesson_id, row.version)
+        for message_id, helpful in replies:
+            conversation.assistant_messages.add(message_id)
+            if helpful is not None:
+                conversation.ratings[message_id] = helpful
+        return conversation
+
+    async def save(self, session: AsyncSession, conversation: Conversation) -> list[StoredEvent]:
+        """Append what the conversation recorded (the projection runs in the same transaction)."""
+        events: list[DomainEvent] = list(conversation.pending)
+        stored = await self._store.append(
+            session, stream_id(conversation.session_id), conversation.version, events
+        )
+        conversation.version += len(events)
+        conversation.pending.clear()
+        return stored
+
+    async def session_row(self, session: AsyncSession, session_id: UUID) -> dict[str, Any]:
+        row = (
+            await session.execute(
+                text(f"SELECT {_SESSION_COLUMNS} FROM chat_sessions WHERE session_id = :s"), {"s": session_id}
+            )
+        ).one()
+        return dict(row._mapping)
+
+    async def list_sessions(
+        self, session: AsyncSession, learner_id: UUID, *, course_id: UUID | None, limit: int, offset: int
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """The learner's conversations, newest activity first; and whether more follow."""
+        where = "learner_id = :l" + (" AND course_id = :c" if course_id else "")
+        rows = await session.execute(
+            text(
+                f"SELECT {_SESSION_COLUMNS} FROM chat_sessions WHERE {where}"
+                " ORDER BY last_activity_at DESC, session_id LIMIT :n OFFSET :o"
+            ),
+            {"l": learner_id, "c": course_id, "n": limit + 1, "o": offset},
+        )
+        found = [dict(row._mapping) for row in rows]
+        return found[:limit], len(found) > limit
+
+    async def search_sessions(
+        self,
+        session: AsyncSession,
+        learner_id: UUID,
+        query: str,
+        *,
+        course_id: UUID | None,
+        limit: int,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        """Conversations whose title or messages match ``query``, best match first."""
+        course = " AND s.course_id = :c" if course_id else ""
+        rows = await session.execute(
+            text(
+                f"WITH q AS (SELECT plainto_tsquery('english', :q) AS query),"
+                " hits AS ("
+                "  SELECT s.session_id, ts_rank(s.title_search, q.query) * 2 AS rank FROM chat_sessions s, q"
+                f"  WHERE s.learner_id = :l{course} AND s.title_search @@ q.query"
+                "  UNION ALL"
+                "  SELECT m.session_id, ts_rank(m.search, q.query) FROM chat_messages m"
+                "  JOIN chat_sessions s USING (session_id), q"
+                f"  WHERE m.learner_id = :l{course} AND m.search @@ q.query)"
+                f" SELECT {_prefixed('s', _SESSION_COLUMNS)}, max(h.rank) AS rank"
+                " FROM hits h JOIN chat_sessions s USING (session_id)"
+                " GROUP BY s.session_id ORDER BY rank DESC, s.last_activity_at DESC, s.session_id"
+                " LIMIT :n OFFSET :o"
+            ),
+            {"q": query, "l": learner_id, "c": course_id, "n": limit, "o": offset},
+        )
+        return [{k: v for k, v in row._mapping.items() if k != "rank"} for row in rows]
+
+    async def search_messages(
+        self, session: AsyncSession, learner_id: UUID, query: str, *, course_id: UUID | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Messages that match ``query``, best match first, with a highlighted excerpt."""
+        course = " AND s.course_id = :c" if course_id else ""
+        rows = await session.execute(
+            text(
+                f"SELECT {_prefixed('m', _MESSAGE_COLUMNS)},"
+                " ts_headline('english', m.content, q.query,"
+                " 'StartSel=<mark>, StopSel=</mark>, MaxWords=24, MinWords=8') AS excerpt"
+                " FROM chat_messages m JOIN chat_sessions s USING (session_id),"
+                " plainto_tsquery('english', :q) AS q(query)"
+                f" WHERE m.learner_id = :l{course} AND m.search @@ q.query"
+                " ORDER BY ts_rank(m.search, q.query) DESC, m.created_at DESC LIMIT :n"
+            ),
+            {"q": query, "l": learner_id, "c": course_id, "n": limit},
+        )
+        return [dict(row._mapping) for row in rows]
+
+    async def session_of_message(
+        self, session: AsyncSession, message_id: UUID, learner_id: UUID
+    ) -> UUID | None:
+        found = await session.scalar(
+            text("SELECT session_id FROM chat_messages WHERE message_id = :m AND learner_id = :l"),
+            {"m": message_id, "l": learner_id},
+        )
+        return found if isinstance(found, UUID) else None
+
+    async def messages(
+        self, session: AsyncSession, session_id: UUID, *, limit: int, offset: int
+    ) -> tuple[list[dict[str, Any]], bool]:
+        rows = await session.execute(
+            text(
+                f"SELECT {_MESSAGE_COLUMNS} FROM chat_messages WHERE session_id = :s"
+                " ORDER BY created_at, role DESC, message_id LIMIT :n OFFSET :o"
+            ),
+            {"s": session_id, "n": limit + 1, "o": offset},
+        )
+        found = [dict(row._mapping) for row in rows]
+        return found[:limit], len(found) > limit
+
+    async def history(self, session: AsyncSession, session_id: UUID, *, limit: int) -> list[dict[str, Any]]:
+        """The conversation's latest ``limit`` messages, oldest first (the prompt's context)."""
+        rows = await session.execute(
+            text(
+                "SELECT role, content FROM (SELECT role, content, created_at, message_id FROM chat_messages"
+                " WHERE session_id = :s ORDER BY created_at DESC, message_id DESC LIMIT :n) latest"
+                " ORDER BY created_at, message_id"
+            ),
+            {"s": session_id, "n": limit},
+        )
+        return [dict(row._mapping) for row in rows]
+
+    async def questions_since(
+        self, session: AsyncSession, learner_id: UUID, since: datetime
+    ) -> list[datetime]:
+        """When the learner asked their questions since ``since``, oldest first (the send rate)."""
+        return list(
+            await session.scalars(
+                text(
+                    "SELECT created_at FROM chat_messages WHERE learner_id = :l AND role = 'user'"
+                    " AND created_at >= :since ORDER BY created_at"
+                ),
+                {"l": learner_id, "since": since},
+            )
+        )
+
+    async def erase_learner(self, session: AsyncSession, learner_id: UUID) -> int:
+        """Delete the learner's conversations, messages and their events; how many conversations."""
+        ids = list(
+            await session.scalars(
+                text("SELECT session_id FROM chat_sessions WHERE learner_id = :l"), {"l": learner_id}
+            )
+        )
+        # the events go too (deleted conversations left only tombstones), or a replay of
+        # the store after a broker loss would publish the learner's questions again
+        await session.execute(
+            text("DELETE FROM event_store WHERE stream_id LIKE 'chat-%' AND data->>'learner_id' = :l"),
+            {"l": str(learner_id)},
+        )
+        await session.execute(text("DELETE FROM chat_sessions WHERE learner_id = :l"), {"l": learner_id})
+        return len(ids)
+
+    async def export(self, session: AsyncSession, learner_id: UUID) -> list[dict[str, Any]]:
+        """Every conversation of the learner with all its messages (their right of access)."""
+        sessions = await session.execute(
+            text(f"SELECT {_SESSION_COLUMNS} FROM chat_sessions WHERE learner_id = :l ORDER BY created_at"),
+            {"l": learner_id},
+        )
+        out = [dict(row._mapping) for row in sessions]
+        messages = await session.execute(
+            text(
+                f"SELECT {_MESSAGE_COLUMNS} FROM chat_messages WHERE learner_id = :l"
+                " ORDER BY created_at, role DESC"
+            ),
+            {"l": learner_id},
+        )
+        by_session: dict[UUID, list[dict[str, Any]]] = {}
+        for row in messages:
+            by_session.setdefault(row.session_id, []).append(dict(row._mapping))
+        for item in out:
+            item["messages"] = by_session.get(item["session_id"], [])
+        return out
