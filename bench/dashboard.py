@@ -11,10 +11,7 @@ time without queueing.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -23,7 +20,8 @@ from typing import Any
 
 import aiohttp
 
-from bench.stack import EmbeddedStack
+from bench.load import in_another_process
+from bench.stack import EmbeddedStack, json_of
 
 TARGET_MS = 30.0
 CLIENTS = 100
@@ -48,13 +46,6 @@ def _course(number: int) -> dict[str, Any]:
     }
 
 
-async def _json(answer: aiohttp.ClientResponse, expected: tuple[int, ...] = (200, 201)) -> Any:
-    body = await answer.json(content_type=None)
-    if answer.status not in expected:
-        raise RuntimeError(f"{answer.method} {answer.url} answered {answer.status}: {body}")
-    return body
-
-
 async def seed(base: str, learners: int) -> list[str]:
     """The learners' access tokens, after their enrollments and tracking were accepted."""
     rng = random.Random(42)
@@ -63,18 +54,18 @@ async def seed(base: str, learners: int) -> list[str]:
 
         async def token(email: str, role: str) -> str:
             async with http.post("/api/auth/dev-token", json={"email": email, "role": role}) as answer:
-                return str((await _json(answer))["accessToken"])
+                return str((await json_of(answer))["accessToken"])
 
         instructor = await token(f"bench-teacher-{uuid.uuid4().hex[:6]}@example.com", "instructor")
         teacher = {"Authorization": f"Bearer {instructor}"}
         courses = []
         for number in range(3):
             async with http.post("/api/instructor/courses", json=_course(number), headers=teacher) as answer:
-                course = await _json(answer)
+                course = await json_of(answer)
             async with http.post(
                 f"/api/instructor/courses/{course['id']}/publish", headers=teacher
             ) as answer:
-                await _json(answer)
+                await json_of(answer)
             courses.append(course)
 
         limit = asyncio.Semaphore(16)
@@ -86,7 +77,7 @@ async def seed(base: str, learners: int) -> list[str]:
                 headers = {"Authorization": f"Bearer {access}"}
                 for course in rng.sample(courses, rng.randint(1, 3)):
                     async with http.post(f"/api/courses/{course['id']}/enroll", headers=headers) as answer:
-                        await _json(answer)
+                        await json_of(answer)
                     lessons = [lesson for section in course["sections"] for lesson in section["lessons"]]
                     done = lessons[: rng.randint(1, len(lessons))]
                     events = [
@@ -105,7 +96,7 @@ async def seed(base: str, learners: int) -> list[str]:
                     async with http.post(
                         "/api/learner/track-batch", json={"events": events}, headers=headers
                     ) as answer:
-                        await _json(answer)
+                        await json_of(answer)
                 tokens.append(access)
 
         started = time.monotonic()
@@ -124,24 +115,11 @@ async def _wait_projected(http: aiohttp.ClientSession, access: str, timeout: flo
         async with http.get(
             "/api/learner/dashboard", headers={"Authorization": f"Bearer {access}"}
         ) as answer:
-            body = await _json(answer)
+            body = await json_of(answer)
         if any(point["timeSpent"] for point in body.get("activityData") or []):
             return
         await asyncio.sleep(1.0)
     raise RuntimeError("the seeded activity never reached the learner dashboard")
-
-
-def _load(
-    url: str, tokens_file: str, clients: int, seconds: float, rate: float | None = None
-) -> dict[str, Any]:
-    command = [sys.executable, "-m", "bench.load", url, "--tokens", tokens_file, "--clients", str(clients)]
-    if rate:
-        command += ["--rate", str(rate)]
-    output = subprocess.run(
-        [*command, "--seconds", str(seconds)], capture_output=True, text=True, check=True
-    ).stdout
-    result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
-    return result
 
 
 def measure(stack: EmbeddedStack, *, quick: bool) -> dict[str, Any]:
@@ -154,13 +132,13 @@ def measure(stack: EmbeddedStack, *, quick: bool) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile("w", suffix=".tokens", delete=False) as listing:
         listing.write("\n".join(tokens))
     url = f"{stack.gateway}/api/learner/dashboard"
-    single = _load(url, listing.name, 1, seconds / 2)
+    single = in_another_process(url, listing.name, 1, seconds / 2)
     print(f"  1 client back to back: {single}")
-    loaded = _load(url, listing.name, CLIENTS, seconds)
+    loaded = in_another_process(url, listing.name, CLIENTS, seconds)
     print(f"  {CLIENTS} clients back to back: {loaded}")
     paced: dict[str, Any] = {}
     for rate in PACED_RATES:
-        paced[str(rate)] = _load(url, listing.name, CLIENTS, seconds, rate)
+        paced[str(rate)] = in_another_process(url, listing.name, CLIENTS, seconds, rate)
         print(f"  {CLIENTS} clients, {rate} requests/s together: {paced[str(rate)]}")
     within = [rate for rate in PACED_RATES if paced[str(rate)]["p95_ms"] <= TARGET_MS]
     return {

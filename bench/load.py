@@ -3,9 +3,9 @@
 ``--clients`` clients each send a request, wait for its answer, and send the next (at
 once, or with ``--rate`` after a random pause that makes all clients together send that
 many requests a second), for ``--seconds`` after a warm-up that is not counted; each
-request goes as one of the users whose tokens are listed in ``--tokens`` (one per line),
-picked at random. Prints one JSON object: requests, errors by status, throughput and
-latency percentiles in milliseconds.
+request goes to one of the URLs given (picked at random) as one of the users whose tokens
+are listed in ``--tokens`` (one per line), picked at random. Prints one JSON object:
+requests, errors by status, throughput and latency percentiles in milliseconds.
 """
 
 from __future__ import annotations
@@ -14,8 +14,11 @@ import argparse
 import asyncio
 import json
 import random
+import subprocess
+import sys
 import time
 from collections import Counter
+from typing import Any
 
 import aiohttp
 
@@ -28,7 +31,12 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
 
 
 async def run(
-    url: str, tokens: list[str], clients: int, seconds: float, warm_up: float, rate: float | None = None
+    urls: list[str],
+    tokens: list[str],
+    clients: int,
+    seconds: float,
+    warm_up: float,
+    rate: float | None = None,
 ) -> dict[str, object]:
     latencies: list[float] = []
     statuses: Counter[int] = Counter()
@@ -44,7 +52,7 @@ async def run(
                 await asyncio.sleep(rng.uniform(0, warm_up))
             while (now := time.perf_counter()) < stop:
                 token = rng.choice(tokens)
-                async with http.get(url, headers={"Authorization": f"Bearer {token}"}) as answer:
+                async with http.get(rng.choice(urls), headers={"Authorization": f"Bearer {token}"}) as answer:
                     await answer.read()
                     status = answer.status
                 done = time.perf_counter()
@@ -69,9 +77,22 @@ async def run(
     }
 
 
+def in_another_process(
+    urls: str | list[str], tokens_file: str, clients: int, seconds: float, rate: float | None = None
+) -> dict[str, Any]:
+    """Run this module in a process of its own against ``urls``; its result."""
+    command = [sys.executable, "-m", "bench.load", *([urls] if isinstance(urls, str) else urls)]
+    command += ["--tokens", tokens_file, "--clients", str(clients), "--seconds", str(seconds)]
+    if rate:
+        command += ["--rate", str(rate)]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="bench.load")
-    parser.add_argument("url")
+    parser.add_argument("url", nargs="+", help="one or more URLs, each request to one picked at random")
     parser.add_argument("--tokens", required=True, help="a file with one access token per line")
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=20.0)

@@ -11,16 +11,27 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
+import aiohttp
 import psutil
 
 from learnstream.runtime.settings import SERVICE_PORTS
 
 
+async def json_of(answer: aiohttp.ClientResponse, expected: tuple[int, ...] = (200, 201)) -> Any:
+    """The answer's JSON body; an error naming the request when its status is not expected."""
+    body = await answer.json(content_type=None)
+    if answer.status not in expected:
+        raise RuntimeError(f"{answer.method} {answer.url} answered {answer.status}: {body}")
+    return body
+
+
 class EmbeddedStack:
-    def __init__(self, data_dir: Path, port_offset: int) -> None:
+    def __init__(self, data_dir: Path, port_offset: int, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.port_offset = port_offset
+        self.env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
 
     def url(self, service: str) -> str:
@@ -75,7 +86,7 @@ class EmbeddedStack:
                 command,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, "LEARNSTREAM_LOG_LEVEL": "WARNING"},
+                env={**os.environ, "LEARNSTREAM_LOG_LEVEL": "WARNING", **self.env},
             )
         deadline = time.monotonic() + 300
         while "Learnstream is up" not in log_path.read_text(errors="replace"):

@@ -1,8 +1,8 @@
-"""The gateway with the progress and analytics services behind it, as real HTTP servers.
+"""The gateway with the progress, chat and analytics services behind it, as real HTTP servers.
 
-The chat, achievements and exports services have not landed yet: their URLs point at
-ports where nothing listens, so the gateway sees them as unavailable, as it would in
-production while they are down.
+The achievements and exports services have not landed yet: their URLs point at ports
+where nothing listens, so the gateway sees them as unavailable, as it would in
+production while they are down. Chat runs its offline course-notes assistant.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import uvicorn
 
 from learnstream.analytics.bootstrap import build as build_analytics
 from learnstream.analytics.config import Settings as AnalyticsSettings
+from learnstream.chat.bootstrap import build as build_chat
+from learnstream.chat.config import Settings as ChatSettings
 from learnstream.devstack.servers import free_port
 from learnstream.devstack.testing import Infra
 from learnstream.gateway.bootstrap import build as build_gateway
@@ -62,7 +64,7 @@ class Stack:
 
 
 async def start_stack(infra: Infra, clickhouse_url: str, **gateway: Any) -> Stack:
-    ports = {name: free_port() for name in ("gateway", "progress", "analytics")}
+    ports = {name: free_port() for name in ("gateway", "progress", "chat", "analytics")}
     nowhere = f"http://127.0.0.1:{free_port()}"
     common = {"env": "test", "kafka_bootstrap_servers": infra.kafka_bootstrap_servers}
     progress = build_progress(
@@ -71,6 +73,14 @@ async def start_stack(infra: Infra, clickhouse_url: str, **gateway: Any) -> Stac
             # a consumer group of its own per stack, like analytics and the gateway below
             service_name=f"progress-{uuid4().hex[:8]}",
             database_url=await infra.new_database("progress"),
+            outbox_poll_interval_seconds=0.05,
+        )
+    )
+    chat = build_chat(
+        ChatSettings(
+            **common,
+            service_name=f"chat-{uuid4().hex[:8]}",
+            database_url=await infra.new_database("chat"),
             outbox_poll_interval_seconds=0.05,
         )
     )
@@ -91,7 +101,7 @@ async def start_stack(infra: Infra, clickhouse_url: str, **gateway: Any) -> Stac
         redis_url=infra.redis_url,
         progress_url=f"http://127.0.0.1:{ports['progress']}",
         analytics_url=f"http://127.0.0.1:{ports['analytics']}",
-        chat_url=nowhere,
+        chat_url=f"http://127.0.0.1:{ports['chat']}",
         achievements_url=nowhere,
         exports_url=nowhere,
         outbox_poll_interval_seconds=0.05,
@@ -100,6 +110,7 @@ async def start_stack(infra: Infra, clickhouse_url: str, **gateway: Any) -> Stac
     base_url = f"http://127.0.0.1:{ports['gateway']}"
     stack = Stack(httpx.AsyncClient(base_url=base_url, timeout=10), base_url, settings)
     stack.servers["progress"] = await serve(progress, ports["progress"])
+    stack.servers["chat"] = await serve(chat, ports["chat"])
     stack.servers["analytics"] = await serve(analytics, ports["analytics"])
     stack.servers["gateway"] = await serve(build_gateway(settings), ports["gateway"])
     return stack
@@ -107,7 +118,7 @@ async def start_stack(infra: Infra, clickhouse_url: str, **gateway: Any) -> Stac
 
 async def stop_stack(stack: Stack) -> None:
     await stack.http.aclose()
-    for name in ("gateway", "analytics", "progress"):
+    for name in ("gateway", "analytics", "chat", "progress"):
         if name in stack.servers:
             await stack.stop(name)
 
@@ -156,7 +167,7 @@ async def warm_up(stack: Stack, timeout: float = 180.0) -> None:
     while True:
         status = (await stack.http.get(erased["statusUrl"])).json()
         confirmed = {n for n, c in status["contexts"].items() if c["status"] == "confirmed"}
-        if {"progress", "analytics"} <= confirmed:
+        if {"progress", "chat", "analytics"} <= confirmed:
             return
         assert loop.time() < deadline, f"the stack did not catch up with the broker: {status}"
         await asyncio.sleep(1.0)

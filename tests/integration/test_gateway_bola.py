@@ -2,11 +2,14 @@
 about someone else's object, answers exactly as for an object that does not exist (404), so
 ids cannot be probed; a route for another role answers the same.
 
-The routes of chat, achievements and exports join the matrix when those services land.
+A conversation with the assistant is its learner's alone: other learners, the course's own
+instructor and strangers are refused alike. The routes of achievements and exports join the
+matrix when those services land.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 from uuid import uuid4
@@ -82,6 +85,33 @@ def learner_calls(course: str, lesson: str, quiz: str) -> list[Call]:
     ]
 
 
+def chat_calls(session: str, message: str) -> list[Call]:
+    """Every route about one conversation (and one of its replies)."""
+    return [
+        Call("GET", f"/api/chat/sessions/{session}/messages"),
+        Call("POST", f"/api/chat/sessions/{session}/messages", {"content": "whose is this?"}),
+        Call("PATCH", f"/api/chat/sessions/{session}", {"title": "mine now"}),
+        Call("POST", f"/api/chat/messages/{message}/rating", {"helpful": False}),
+        Call("DELETE", f"/api/chat/sessions/{session}"),
+    ]
+
+
+async def a_conversation(stack: Any, learner: dict[str, str], course: str) -> tuple[str, str]:
+    """A conversation of ``learner`` with one question answered; its id and the reply's."""
+    for _ in range(300):  # until chat has the enrollment from the bus
+        started = await stack.http.post("/api/chat/sessions", json={"courseId": course}, headers=learner)
+        if started.status_code == 201:
+            break
+        await asyncio.sleep(0.1)
+    assert started.status_code == 201, started.text
+    session = started.json()["id"]
+    asked = await stack.http.post(
+        f"/api/chat/sessions/{session}/messages", json={"content": "What is in the video?"}, headers=learner
+    )
+    assert asked.status_code == 200, asked.text
+    return session, asked.json()["reply"]["id"]
+
+
 async def answer(stack: Any, call: Call, who: dict[str, str]) -> tuple[int, str]:
     response = await stack.http.request(call.method, call.path, json=call.body, headers=who)
     return response.status_code, response.headers.get("content-type", "")
@@ -132,6 +162,19 @@ async def test_nobody_reaches_an_object_that_is_not_theirs(stack: Any) -> None:
     for call in learner_calls(str(uuid4()), str(uuid4()), str(uuid4())):
         expect(f"unknown {call.method} {call.path}", await answer(stack, call, enrolled))
 
+    # a learner's conversation: nobody else reaches it, the course's instructor neither
+    session, reply = await a_conversation(stack, enrolled, course["id"])
+    for call in chat_calls(session, reply):
+        for name, who in (("stranger", stranger), ("course owner", owner), ("admin", admin)):
+            expect(f"{name} {call.method} {call.path}", await answer(stack, call, who))
+    for call in chat_calls(str(uuid4()), str(uuid4())):
+        expect(f"unknown {call.method} {call.path}", await answer(stack, call, enrolled))
+    start = Call("POST", "/api/chat/sessions", {"courseId": course["id"]})
+    expect("stranger starts a conversation", await answer(stack, start, stranger))
+    for listing in ("/api/chat/sessions", f"/api/chat/search?query=video&courseId={course['id']}"):
+        found = (await stack.http.get(listing, headers=stranger)).json()
+        assert session not in {s["id"] for s in found["sessions"]}, listing
+
     # admin routes are for admins only
     for who in (owner, enrolled):
         expect("non-admin overview", await answer(stack, Call("GET", "/api/admin/analytics/overview"), who))
@@ -143,3 +186,7 @@ async def test_nobody_reaches_an_object_that_is_not_theirs(stack: Any) -> None:
     for call in instructor_calls(course["id"], me, course["id"])[3:]:
         status, _ = await answer(stack, call, owner)
         assert status in (200, 201), f"owner {call.method} {call.path}: {status}"
+    # and the learner all of their conversation
+    for call in chat_calls(session, reply):
+        status, _ = await answer(stack, call, enrolled)
+        assert status in (200, 204), f"learner {call.method} {call.path}: {status}"

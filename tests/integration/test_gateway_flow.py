@@ -1,5 +1,5 @@
 """Through the gateway as a new user would: tokens, a course, an enrollment, tracking and the
-instructor's analytics; nobody reaches what is not theirs. The gateway, progress and
+instructor's analytics; nobody reaches what is not theirs. The gateway, progress, chat and
 analytics run as real HTTP servers (uvicorn) on free ports."""
 
 from __future__ import annotations
@@ -94,20 +94,23 @@ async def test_the_public_api_document_carries_the_contracts_of_the_contexts_beh
 ) -> None:
     async def documented() -> dict[str, Any] | None:
         document = (await gateway.get("/openapi.json")).json()
-        operation = document["paths"]["/api/learner/track-lesson"]["post"]
-        return document if "requestBody" in operation else None
+        progress = document["paths"]["/api/learner/track-lesson"]["post"]
+        chat = document["paths"]["/api/chat/sessions"]["post"]
+        return document if "requestBody" in progress and "requestBody" in chat else None
 
     document = None
     for _ in range(100):
         if document := await documented():
             break
         await asyncio.sleep(0.2)
-    assert document is not None, "progress's contract never reached the gateway's document"
+    assert document is not None, "progress's and chat's contracts never reached the gateway's document"
     track = document["paths"]["/api/learner/track-lesson"]["post"]
     body = track["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
     assert "viewId" in document["components"]["schemas"][body]["properties"]
     assert not {p["name"].lower() for p in track["parameters"]} & {"x-actor-id", "x-service-token"}
     analytics = document["paths"]["/api/instructor/courses/{course_id}/analytics"]["get"]
     assert "period" in {p["name"] for p in analytics["parameters"]}
-    # chat has not landed in this stack: its routes keep the gateway's own description
-    assert "requestBody" not in document["paths"]["/api/chat/sessions"]["post"]
+    ask = document["paths"]["/api/chat/sessions/{session_id}/messages"]["post"]
+    assert "text/event-stream" in ask["responses"]["200"]["content"]
+    # exports has not landed in this stack: its routes keep the gateway's own description
+    assert "requestBody" not in document["paths"]["/api/instructor/courses/{course_id}/export"]["post"]

@@ -1,4 +1,4 @@
-"""The gateway's public API over real HTTP with progress and analytics behind it: composed
+"""The gateway's public API over real HTTP with progress, chat and analytics behind it: composed
 dashboards, live updates, the personal data export, erasure, and a context being stopped.
 
 The tests run in file order against one stack; the last one stops the analytics service.
@@ -137,7 +137,7 @@ async def test_course_pages_are_composed_for_their_owner_only(stack: Any, world:
     assert page.status_code == 200, page.text
     body = page.json()
     assert body["stats"]["lessonsCompleted"] == 1 and len(body["lessons"]) == 2
-    assert body["conversations"] is None and set(body["unavailable"]) == {"conversations"}
+    assert body["conversations"] == [] and body["unavailable"] == {}
     stranger = await stack.token("student")
     for who in (stranger, world.teacher):
         answer = await stack.http.get(f"/api/learner/course/{world.course_id}/progress", headers=who)
@@ -282,7 +282,8 @@ async def test_the_data_export_gathers_what_every_context_holds(stack: Any, worl
     assert len(export["progress"]["lessons"]) == 1
     assert sum(day["timeSpent"] for day in export["analytics"]["activityByDay"]) == 42
     assert export["complete"] is False
-    assert set(export["unavailable"]) == {"chat", "achievements", "exports"}
+    assert export["chat"] == {"conversations": []}
+    assert set(export["unavailable"]) == {"achievements", "exports"}
 
 
 async def test_erasure_forgets_the_account_and_reports_each_contexts_confirmation(stack: Any) -> None:
@@ -322,13 +323,12 @@ async def test_erasure_forgets_the_account_and_reports_each_contexts_confirmatio
         assert answer.status_code == 200, answer.text
         body: dict[str, Any] = answer.json()
         states = {name: c["status"] for name, c in body["contexts"].items()}
-        return body if states["progress"] == states["analytics"] == "confirmed" else None
+        return body if states["progress"] == states["chat"] == states["analytics"] == "confirmed" else None
 
     status = await eventually(confirmed, timeout=30, every=0.5)
-    # chat, achievements and exports have not landed: they cannot confirm yet
+    # achievements and exports have not landed: they cannot confirm yet
     assert status["status"] == "pending"
     assert {n for n, c in status["contexts"].items() if c["status"] == "pending"} == {
-        "chat",
         "achievements",
         "exports",
     }

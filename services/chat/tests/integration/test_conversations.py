@@ -4,9 +4,12 @@ other learners refused, erasure; and what goes on the bus."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -135,6 +138,56 @@ async def test_twenty_a_page_newest_activity_first(chat: ChatApi) -> None:
     assert top["sessions"][0]["id"] == ids[0]
 
 
+async def test_the_sidebar_groups_by_the_learners_own_days(chat: ChatApi) -> None:
+    course = await chat.course()
+    zones = ("Asia/Tokyo", "America/New_York", "UTC")
+    learners = {zone: await chat.learner(course, timezone=zone) for zone in zones}
+    started = {
+        zone: (await chat.call("POST", "/api/chat/sessions", who, json={"courseId": str(course.id)})).json()
+        for zone, who in learners.items()
+    }
+    created = datetime.fromisoformat(started["UTC"]["createdAt"])
+    # some hours later, when Tokyo's day has turned and New York's has not (or the other way)
+    local_hours = {zone: created.astimezone(ZoneInfo(zone)).hour for zone in zones[:2]}
+    later = next(
+        hours
+        for hours in range(1, 24)
+        if (local_hours["Asia/Tokyo"] + hours >= 24) != (local_hours["America/New_York"] + hours >= 24)
+    )
+    expected = {
+        zone: "today"
+        if (created + timedelta(hours=later)).astimezone(ZoneInfo(zone)).date()
+        == created.astimezone(ZoneInfo(zone)).date()
+        else "yesterday"
+        for zone in zones
+    }
+    assert expected["Asia/Tokyo"] != expected["America/New_York"]
+    service = chat.app.state.chat
+    real = service.clock
+    service.clock = lambda: real() + timedelta(hours=later)
+    try:
+        deadline = asyncio.get_running_loop().time() + 30
+        while True:  # the identity events (time zones) may arrive after the enrollments
+            groups = {
+                zone: (await chat.call("GET", "/api/chat/sessions", who)).json()["sessions"][0]["group"]
+                for zone, who in learners.items()
+            }
+            if groups == expected or asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.2)
+        assert groups == expected
+        service.clock = lambda: real() + timedelta(days=3)
+        three_days = (await chat.call("GET", "/api/chat/sessions", learners["UTC"])).json()
+        assert three_days["sessions"][0]["group"] == "last7Days"
+        service.clock = lambda: real() + timedelta(days=8)
+        assert (await chat.call("GET", "/api/chat/sessions", learners["UTC"])).json()["sessions"][0][
+            "group"
+        ] == "older"
+    finally:
+        service.clock = real
+    assert started["Asia/Tokyo"]["id"] != started["UTC"]["id"]
+
+
 async def test_rename_delete_and_search(chat: ChatApi) -> None:
     course = await chat.course()
     learner = await chat.learner(course)
@@ -160,6 +213,19 @@ async def test_rename_delete_and_search(chat: ChatApi) -> None:
     assert any("<mark>" in m["excerpt"] for m in found["messages"])
     by_title = (await chat.call("GET", "/api/chat/sessions", learner, params={"q": "notes"})).json()
     assert [s["id"] for s in by_title["sessions"]] == [sessions[0]]
+    # the excerpt is HTML: the message's own markup escaped, only the matching words marked
+    marked = await chat.call(
+        "POST",
+        f"/api/chat/sessions/{sessions[0]}/messages",
+        learner,
+        json={"content": "Is <script>alert(1)</script> a list?"},
+    )
+    assert marked.status_code == 200
+    found = (await chat.call("GET", "/api/chat/search", learner, params={"query": "alert"})).json()
+    [excerpt] = [m["excerpt"] for m in found["messages"] if m["role"] == "user"]
+    assert "<mark>alert</mark>(1)&lt;/script&gt; a list?" in excerpt and "<script>" not in excerpt
+    tagged = (await chat.call("GET", "/api/chat/search", learner, params={"query": "script"})).json()
+    assert "<mark>script</mark>&gt;" in tagged["messages"][0]["excerpt"]  # markup is searchable
     for hostile in ("' OR 1=1 --", "loop & !break | :*", "); DROP TABLE chat_messages; --", "\\", "<->"):
         answer = await chat.call("GET", "/api/chat/search", learner, params={"query": hostile})
         assert answer.status_code == 200, (hostile, answer.text)
@@ -169,9 +235,9 @@ async def test_rename_delete_and_search(chat: ChatApi) -> None:
     assert (await chat.call("GET", f"/api/chat/sessions/{sessions[1]}/messages", learner)).status_code == 404
     listed = (await chat.call("GET", "/api/chat/sessions", learner)).json()
     assert sessions[1] not in [s["id"] for s in listed["sessions"]]
-    assert not (await chat.call("GET", "/api/chat/search", learner, params={"query": "break"})).json()[
-        "messages"
-    ]
+    after = (await chat.call("GET", "/api/chat/search", learner, params={"query": "break"})).json()
+    assert after["messages"] and sessions[1] not in {m["sessionId"] for m in after["messages"]}
+    assert sessions[1] not in {s["id"] for s in after["sessions"]}
     events = await chat_events(chat.infra, learner[0], until="ChatSessionRenamed")
     assert "ChatSessionDeleted" in [e.event_name() for e in events]
     # only the tombstone of the deleted conversation stays in the event store
@@ -226,7 +292,7 @@ async def test_bad_messages_and_too_many_are_refused_and_nothing_is_lost(chat: C
         await chat.call("POST", "/api/chat/sessions", learner, json={"courseId": str(course.id)})
     ).json()
     path = f"/api/chat/sessions/{session['id']}/messages"
-    for content in ("", "   ", "x" * 4001):
+    for content in ("", "   ", "x" * 4001, "a NUL \x00 here"):
         refused = await chat.call("POST", path, learner, json={"content": content})
         assert refused.status_code == 422, refused.text
         assert refused.headers["content-type"].startswith("application/problem+json")

@@ -29,11 +29,21 @@ def test_a_title_is_the_first_50_characters_with_dots_when_longer() -> None:
     assert title_from("  two\n\nlines  ") == "two lines"
 
 
-@pytest.mark.parametrize(("content", "reason"), [("", "empty"), ("   \n ", "empty"), ("x" * 4001, "4000")])
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("", "empty"),
+        ("   \n ", "empty"),
+        ("x" * 4001, "4000"),
+        ("nul\x00here", "U\\+0000"),
+        ("\x1b[2J", "U\\+001B"),
+    ],
+)
 def test_empty_and_over_long_messages_are_refused(content: str, reason: str) -> None:
     with pytest.raises(InvalidMessage, match=reason):
         checked_message(content)
     assert checked_message("x" * 4000) == "x" * 4000
+    assert checked_message("two\tcolumns\r\nand lines") == "two\tcolumns\r\nand lines"
 
 
 def test_groups_are_counted_in_the_learners_own_days() -> None:

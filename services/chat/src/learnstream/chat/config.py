@@ -17,7 +17,7 @@ class Settings(ServiceSettings):
         description="OpenAI-compatible endpoint; unset (or empty) uses the offline course-notes responder.",
     )
     openai_api_key: SecretStr | None = Field(default=None, description="Key for that endpoint.")
-    openai_model: str = Field(default="gpt-4o-mini", description="Model the assistant asks.")
+    openai_model: str = Field(default="gpt-4o-mini", min_length=1, description="Model the assistant asks.")
     openai_timeout_seconds: float = Field(
         default=30.0, gt=0, description="How long one request to the model may take (each chunk, streamed)."
     )

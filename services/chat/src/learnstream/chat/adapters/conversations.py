@@ -5,7 +5,9 @@ store projector), so ``chat_sessions`` and ``chat_messages`` are always what the
 say. A deleted conversation's rows go, and so do its earlier events: only the
 ``ChatSessionDeleted`` tombstone stays, so a replay of the store cannot bring its text back.
 Searches use PostgreSQL full text with ``plainto_tsquery``, which reads the input as
-words only (no operators, quotes or prefixes), ranked by ``ts_rank``.
+words only (no operators, quotes or prefixes), ranked by ``ts_rank``. Each conversation
+keeps the words of all its messages in one position-less vector next to its title's, so
+finding conversations reads one row each, not every message.
 """
 
 from __future__ import annotations
@@ -33,6 +35,14 @@ _SESSION_COLUMNS = (
     "session_id, course_id, lesson_id, title, message_count, last_message_at, created_at, last_activity_at"
 )
 _MESSAGE_COLUMNS = "message_id, session_id, role, content, created_at, reply_to, answered, model, helpful"
+_TIME_ZONE = "(SELECT timezone FROM learner_time_zones WHERE learner_id = :l) AS timezone"
+_QUERY = "plainto_tsquery('english', :q)"
+"""Written out where it is used, not in a CTE: the planner then sees the words and picks
+the GIN index for a rare word and the newest-first index for a common one."""
+SEARCH_CANDIDATES = 200
+"""How many of the newest matches a search ranks: every match of a rare word, and a bounded
+cost for a common one (ranking all of them is what made a search of 10,000 conversations
+slow: ``ts_rank`` for every match, then a sort)."""
 
 
 def _prefixed(alias: str, columns: str) -> str:
@@ -82,7 +92,9 @@ async def project(session: AsyncSession, stored: StoredEvent) -> None:
             text(
                 "UPDATE chat_sessions SET message_count = message_count + 1, last_message_at = :at,"
                 " last_activity_at = :at, version = :v,"
-                " title = coalesce(title, CAST(:title AS text))"
+                " title = coalesce(title, CAST(:title AS text)),"
+                " messages_search = strip(messages_search"
+                " || to_tsvector('english', chat_html_escaped(CAST(:content AS text))))"
                 " WHERE session_id = :s"
             ),
             {
@@ -90,6 +102,7 @@ async def project(session: AsyncSession, stored: StoredEvent) -> None:
                 "at": event.occurred_at,
                 "v": version,
                 "title": title_from(event.text) if question else None,
+                "content": event.text,
             },
         )
     elif isinstance(event, AssistantReplyRated):
@@ -173,11 +186,12 @@ class ConversationRepository:
     async def list_sessions(
         self, session: AsyncSession, learner_id: UUID, *, course_id: UUID | None, limit: int, offset: int
     ) -> tuple[list[dict[str, Any]], bool]:
-        """The learner's conversations, newest activity first; and whether more follow."""
+        """The learner's conversations, newest activity first, each with the learner's time
+        zone (one round trip for the sidebar); and whether more follow."""
         where = "learner_id = :l" + (" AND course_id = :c" if course_id else "")
         rows = await session.execute(
             text(
-                f"SELECT {_SESSION_COLUMNS} FROM chat_sessions WHERE {where}"
+                f"SELECT {_SESSION_COLUMNS}, {_TIME_ZONE} FROM chat_sessions WHERE {where}"
                 " ORDER BY last_activity_at DESC, session_id LIMIT :n OFFSET :o"
             ),
             {"l": learner_id, "c": course_id, "n": limit + 1, "o": offset},
@@ -195,43 +209,49 @@ class ConversationRepository:
         limit: int,
         offset: int = 0,
     ) -> list[dict[str, Any]]:
-        """Conversations whose title or messages match ``query``, best match first."""
-        course = " AND s.course_id = :c" if course_id else ""
+        """Conversations whose title or messages match ``query``, best match first (a title
+        match counts double), among the newest :data:`SEARCH_CANDIDATES` that match; each
+        with the learner's time zone."""
+        course = " AND course_id = :c" if course_id else ""
         rows = await session.execute(
             text(
-                f"WITH q AS (SELECT plainto_tsquery('english', :q) AS query),"
-                " hits AS ("
-                "  SELECT s.session_id, ts_rank(s.title_search, q.query) * 2 AS rank FROM chat_sessions s, q"
-                f"  WHERE s.learner_id = :l{course} AND s.title_search @@ q.query"
-                "  UNION ALL"
-                "  SELECT m.session_id, ts_rank(m.search, q.query) FROM chat_messages m"
-                "  JOIN chat_sessions s USING (session_id), q"
-                f"  WHERE m.learner_id = :l{course} AND m.search @@ q.query)"
-                f" SELECT {_prefixed('s', _SESSION_COLUMNS)}, max(h.rank) AS rank"
-                " FROM hits h JOIN chat_sessions s USING (session_id)"
-                " GROUP BY s.session_id ORDER BY rank DESC, s.last_activity_at DESC, s.session_id"
+                f"SELECT {_prefixed('s', _SESSION_COLUMNS)}, {_TIME_ZONE} FROM ("
+                f"  SELECT session_id FROM chat_sessions WHERE learner_id = :l{course}"
+                f"  AND (title_search @@ {_QUERY} OR messages_search @@ {_QUERY})"
+                "  ORDER BY last_activity_at DESC LIMIT :cap"
+                ") candidates JOIN chat_sessions s USING (session_id)"
+                f" ORDER BY ts_rank(s.title_search, {_QUERY}) * 2"
+                f" + ts_rank(s.messages_search, {_QUERY}) DESC,"
+                " s.last_activity_at DESC, s.session_id"
                 " LIMIT :n OFFSET :o"
             ),
-            {"q": query, "l": learner_id, "c": course_id, "n": limit, "o": offset},
+            {"q": query, "l": learner_id, "c": course_id, "n": limit, "o": offset, "cap": SEARCH_CANDIDATES},
         )
-        return [{k: v for k, v in row._mapping.items() if k != "rank"} for row in rows]
+        return [dict(row._mapping) for row in rows]
 
     async def search_messages(
         self, session: AsyncSession, learner_id: UUID, query: str, *, course_id: UUID | None, limit: int
     ) -> list[dict[str, Any]]:
-        """Messages that match ``query``, best match first, with a highlighted excerpt."""
-        course = " AND s.course_id = :c" if course_id else ""
+        """Messages that match ``query``, best match first among the newest
+        :data:`SEARCH_CANDIDATES` that match, each with a highlighted excerpt (cut only for
+        the ones returned: ``ts_headline`` is the costly part)."""
+        course = (
+            " AND session_id IN (SELECT session_id FROM chat_sessions WHERE course_id = :c)"
+            if course_id
+            else ""
+        )
         rows = await session.execute(
             text(
-                f"SELECT {_prefixed('m', _MESSAGE_COLUMNS)},"
-                " ts_headline('english', m.content, q.query,"
-                " 'StartSel=<mark>, StopSel=</mark>, MaxWords=24, MinWords=8') AS excerpt"
-                " FROM chat_messages m JOIN chat_sessions s USING (session_id),"
-                " plainto_tsquery('english', :q) AS q(query)"
-                f" WHERE m.learner_id = :l{course} AND m.search @@ q.query"
-                " ORDER BY ts_rank(m.search, q.query) DESC, m.created_at DESC LIMIT :n"
+                f"SELECT {_MESSAGE_COLUMNS}, ts_headline('english', chat_html_escaped(content), {_QUERY},"
+                " 'StartSel=<mark>, StopSel=</mark>, MaxWords=24, MinWords=8') AS excerpt FROM ("
+                f"  SELECT {_prefixed('m', _MESSAGE_COLUMNS)}, ts_rank(m.search, {_QUERY}) AS rank FROM ("
+                f"    SELECT message_id FROM chat_messages WHERE learner_id = :l{course}"
+                f"    AND search @@ {_QUERY} ORDER BY created_at DESC LIMIT :cap"
+                "  ) candidates JOIN chat_messages m USING (message_id)"
+                "  ORDER BY rank DESC, m.created_at DESC LIMIT :n"
+                ") best ORDER BY rank DESC, created_at DESC"
             ),
-            {"q": query, "l": learner_id, "c": course_id, "n": limit},
+            {"q": query, "l": learner_id, "c": course_id, "n": limit, "cap": SEARCH_CANDIDATES},
         )
         return [dict(row._mapping) for row in rows]
 
@@ -269,17 +289,18 @@ class ConversationRepository:
         )
         return [dict(row._mapping) for row in rows]
 
-    async def questions_since(
-        self, session: AsyncSession, learner_id: UUID, since: datetime
+    async def latest_questions(
+        self, session: AsyncSession, learner_id: UUID, since: datetime, limit: int
     ) -> list[datetime]:
-        """When the learner asked their questions since ``since``, oldest first (the send rate)."""
+        """When the learner asked their latest ``limit`` questions since ``since``, newest
+        first (the send rate; an index range scan that stops at ``limit``)."""
         return list(
             await session.scalars(
                 text(
                     "SELECT created_at FROM chat_messages WHERE learner_id = :l AND role = 'user'"
-                    " AND created_at >= :since ORDER BY created_at"
+                    " AND created_at >= :since ORDER BY created_at DESC LIMIT :n"
                 ),
-                {"l": learner_id, "since": since},
+                {"l": learner_id, "since": since, "n": limit},
             )
         )
 

@@ -114,7 +114,7 @@ class Copies:
         rows = await session.execute(
             text(
                 "WITH words AS (SELECT string_agg(quote_literal(lexeme), ' | ') AS q"
-                "  FROM unnest(to_tsvector('english', :question))),"
+                "  FROM unnest(to_tsvector('english', chat_html_escaped(:question)))),"
                 " query AS (SELECT to_tsquery('simple', q) AS q FROM words WHERE q IS NOT NULL)"
                 " SELECT p.lesson_id, p.lesson_title, p.body FROM lesson_passages p, query"
                 " WHERE p.course_id = :c AND p.search @@ query.q"

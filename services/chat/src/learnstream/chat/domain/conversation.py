@@ -8,6 +8,7 @@ message rules live here too.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Literal
@@ -56,10 +57,20 @@ def title_from(question: str) -> str:
     return text if len(text) <= TITLE_CHARACTERS else text[:TITLE_CHARACTERS].rstrip() + "..."
 
 
+def _control_character(text: str) -> str | None:
+    """The first control character other than tab and line breaks (PostgreSQL refuses NUL in
+    text, and none of them belongs in a chat message)."""
+    return next((c for c in text if c not in "\t\n\r" and unicodedata.category(c) == "Cc"), None)
+
+
 def checked_message(content: str) -> str:
     text = content.strip()
     if not text:
         raise InvalidMessage("content", "a message cannot be empty")
+    if (control := _control_character(text)) is not None:
+        raise InvalidMessage(
+            "content", f"a message cannot contain control characters (found U+{ord(control):04X})"
+        )
     if len(text) > MAX_MESSAGE_CHARACTERS:
         raise InvalidMessage(
             "content", f"a message may have at most {MAX_MESSAGE_CHARACTERS} characters; this has {len(text)}"
@@ -71,6 +82,10 @@ def checked_title(title: str) -> str:
     text = " ".join(title.split())
     if not text:
         raise InvalidMessage("title", "a title cannot be empty")
+    if (control := _control_character(text)) is not None:
+        raise InvalidMessage(
+            "title", f"a title cannot contain control characters (found U+{ord(control):04X})"
+        )
     if len(text) > MAX_TITLE_CHARACTERS:
         raise InvalidMessage("title", f"a title may have at most {MAX_TITLE_CHARACTERS} characters")
     return text

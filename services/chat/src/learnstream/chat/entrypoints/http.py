@@ -109,10 +109,15 @@ def build_router(service: ChatService, service_token: str) -> APIRouter:
         actor: CurrentActor,
         query: Annotated[str, Query(min_length=1, max_length=200, description="Words to look for.")],
         course_id: CourseFilter = None,
-        limit: Annotated[int, Query(ge=1, le=50)] = 20,
+        limit: Annotated[int, Query(ge=1, le=50, description="Conversations to return.")] = 20,
+        message_limit: Annotated[
+            int, Query(alias="messageLimit", ge=0, le=50, description="Messages to return, with excerpts.")
+        ] = 10,
     ) -> dict[str, Any]:
         """The caller's conversations and messages matching the words, best match first."""
-        return await service.search(actor, query, course_id=course_id, limit=limit)
+        return await service.search(
+            actor, query, course_id=course_id, limit=limit, message_limit=message_limit
+        )
 
     @router.post("/api/chat/messages/{message_id}/rating", response_model=RatingOut)
     async def rate(message_id: UUID, body: RatingIn, actor: CurrentActor) -> dict[str, Any]:
