@@ -127,8 +127,11 @@ async def seed(stack: EmbeddedStack, conversations: int) -> str:
 
 def measure(stack: EmbeddedStack, *, quick: bool) -> dict[str, dict[str, Any]]:
     seconds = 8.0 if quick else 30.0
-    print(f"chat: seeding {CONVERSATIONS} conversations for one learner")
+    idle = stack.cpu_percent(5.0)
+    print(f"chat: the idle stack uses {idle:.0f} % of a core; seeding {CONVERSATIONS} conversations")
     access = asyncio.run(seed(stack, CONVERSATIONS))
+    # analytics projects the seeding's 60,000 events meanwhile: measure once that is done
+    print(f"  the stack worked off the seeding's events in {stack.wait_quiet(idle):.0f} s more")
     with tempfile.NamedTemporaryFile("w", suffix=".tokens", delete=False) as listing:
         listing.write(access)
     base = f"{stack.gateway}/api/chat"
