@@ -189,10 +189,12 @@ class ConversationRepository:
         """The learner's conversations, newest activity first, each with the learner's time
         zone (one round trip for the sidebar); and whether more follow."""
         where = "learner_id = :l" + (" AND course_id = :c" if course_id else "")
+        # the time zone outside the page: a select list is computed for the rows OFFSET skips too
         rows = await session.execute(
             text(
-                f"SELECT {_SESSION_COLUMNS}, {_TIME_ZONE} FROM chat_sessions WHERE {where}"
-                " ORDER BY last_activity_at DESC, session_id LIMIT :n OFFSET :o"
+                f"SELECT page.*, {_TIME_ZONE} FROM (SELECT {_SESSION_COLUMNS} FROM chat_sessions"
+                f" WHERE {where} ORDER BY last_activity_at DESC, session_id LIMIT :n OFFSET :o) page"
+                " ORDER BY last_activity_at DESC, session_id"
             ),
             {"l": learner_id, "c": course_id, "n": limit + 1, "o": offset},
         )
@@ -215,19 +217,18 @@ class ConversationRepository:
         course = " AND course_id = :c" if course_id else ""
         rows = await session.execute(
             text(
-                f"SELECT {_prefixed('s', _SESSION_COLUMNS)}, {_TIME_ZONE} FROM ("
+                f"SELECT page.*, {_TIME_ZONE} FROM (SELECT {_prefixed('s', _SESSION_COLUMNS)}, "
+                f"ts_rank(s.title_search, {_QUERY}) * 2 + ts_rank(s.messages_search, {_QUERY}) AS rank FROM ("
                 f"  SELECT session_id FROM chat_sessions WHERE learner_id = :l{course}"
                 f"  AND (title_search @@ {_QUERY} OR messages_search @@ {_QUERY})"
                 "  ORDER BY last_activity_at DESC LIMIT :cap"
                 ") candidates JOIN chat_sessions s USING (session_id)"
-                f" ORDER BY ts_rank(s.title_search, {_QUERY}) * 2"
-                f" + ts_rank(s.messages_search, {_QUERY}) DESC,"
-                " s.last_activity_at DESC, s.session_id"
-                " LIMIT :n OFFSET :o"
+                " ORDER BY rank DESC, s.last_activity_at DESC, s.session_id LIMIT :n OFFSET :o"
+                ") page ORDER BY rank DESC, last_activity_at DESC, session_id"
             ),
             {"q": query, "l": learner_id, "c": course_id, "n": limit, "o": offset, "cap": SEARCH_CANDIDATES},
         )
-        return [dict(row._mapping) for row in rows]
+        return [{k: v for k, v in row._mapping.items() if k != "rank"} for row in rows]
 
     async def search_messages(
         self, session: AsyncSession, learner_id: UUID, query: str, *, course_id: UUID | None, limit: int
