@@ -226,6 +226,9 @@ async def test_rename_delete_and_search(chat: ChatApi) -> None:
     assert "<mark>alert</mark>(1)&lt;/script&gt; a list?" in excerpt and "<script>" not in excerpt
     tagged = (await chat.call("GET", "/api/chat/search", learner, params={"query": "script"})).json()
     assert "<mark>script</mark>&gt;" in tagged["messages"][0]["excerpt"]  # markup is searchable
+    for path, field in (("/api/chat/search", "query"), ("/api/chat/sessions", "q")):
+        nul = await chat.call("GET", path, learner, params={field: "lo\x00op"})
+        assert nul.status_code == 422 and nul.json()["errors"][0]["field"] == field, nul.text
     for hostile in ("' OR 1=1 --", "loop & !break | :*", "); DROP TABLE chat_messages; --", "\\", "<->"):
         answer = await chat.call("GET", "/api/chat/search", learner, params={"query": hostile})
         assert answer.status_code == 200, (hostile, answer.text)

@@ -57,7 +57,7 @@ def title_from(question: str) -> str:
     return text if len(text) <= TITLE_CHARACTERS else text[:TITLE_CHARACTERS].rstrip() + "..."
 
 
-def _control_character(text: str) -> str | None:
+def control_character(text: str) -> str | None:
     """The first control character other than tab and line breaks (PostgreSQL refuses NUL in
     text, and none of them belongs in a chat message)."""
     return next((c for c in text if c not in "\t\n\r" and unicodedata.category(c) == "Cc"), None)
@@ -67,7 +67,7 @@ def checked_message(content: str) -> str:
     text = content.strip()
     if not text:
         raise InvalidMessage("content", "a message cannot be empty")
-    if (control := _control_character(text)) is not None:
+    if (control := control_character(text)) is not None:
         raise InvalidMessage(
             "content", f"a message cannot contain control characters (found U+{ord(control):04X})"
         )
@@ -78,11 +78,20 @@ def checked_message(content: str) -> str:
     return text
 
 
+def checked_query(query: str, field_name: str) -> str:
+    """Search words: any text, except control characters (PostgreSQL refuses NUL)."""
+    if (control := control_character(query)) is not None:
+        raise InvalidMessage(
+            field_name, f"a search cannot contain control characters (found U+{ord(control):04X})"
+        )
+    return query
+
+
 def checked_title(title: str) -> str:
     text = " ".join(title.split())
     if not text:
         raise InvalidMessage("title", "a title cannot be empty")
-    if (control := _control_character(text)) is not None:
+    if (control := control_character(text)) is not None:
         raise InvalidMessage(
             "title", f"a title cannot contain control characters (found U+{ord(control):04X})"
         )

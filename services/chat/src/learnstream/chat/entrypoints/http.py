@@ -17,7 +17,7 @@ from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from learnstream.chat.domain.conversation import InvalidMessage, NotFound
+from learnstream.chat.domain.conversation import InvalidMessage, NotFound, checked_query
 from learnstream.chat.entrypoints.schemas import (
     AskOut,
     ExportOut,
@@ -59,7 +59,10 @@ def build_router(service: ChatService, service_token: str) -> APIRouter:
         ] = None,
     ) -> dict[str, Any]:
         """The caller's conversations, newest activity first, grouped for the sidebar."""
-        return await service.list_sessions(actor, course_id=course_id, query=q, limit=limit, offset=offset)
+        query = checked_query(q, "q") if q else None
+        return await service.list_sessions(
+            actor, course_id=course_id, query=query, limit=limit, offset=offset
+        )
 
     @router.post("/api/chat/sessions", response_model=SessionOut, status_code=201)
     async def start_session(body: SessionIn, actor: CurrentActor) -> dict[str, Any]:
@@ -116,7 +119,11 @@ def build_router(service: ChatService, service_token: str) -> APIRouter:
     ) -> dict[str, Any]:
         """The caller's conversations and messages matching the words, best match first."""
         return await service.search(
-            actor, query, course_id=course_id, limit=limit, message_limit=message_limit
+            actor,
+            checked_query(query, "query"),
+            course_id=course_id,
+            limit=limit,
+            message_limit=message_limit,
         )
 
     @router.post("/api/chat/messages/{message_id}/rating", response_model=RatingOut)
