@@ -9,6 +9,8 @@ import httpx
 import pytest
 from fastapi import APIRouter, FastAPI, Query
 from pydantic import BaseModel, Field
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from learnstream.runtime.actors import require_service_token
 from learnstream.runtime.problems import install_problem_handlers
@@ -93,3 +95,23 @@ async def test_internal_apis_need_the_service_credential(
 ) -> None:
     response = await client.get("/internal/ping", headers=headers)
     assert response.status_code == status
+
+
+@pytest.mark.integration
+async def test_text_postgresql_cannot_store_is_the_clients_422_not_a_500(engine: AsyncEngine) -> None:
+    application = FastAPI()
+    install_problem_handlers(application)
+
+    @application.post("/notes")
+    async def note(body: Lesson) -> dict[str, str]:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT CAST(:t AS text)"), {"t": body.title})
+        return {"kept": body.title}
+
+    transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        fine = await http.post("/notes", json={"title": "fine"})
+        refused = await http.post("/notes", json={"title": "nul\u0000inside"})
+    assert fine.status_code == 200
+    assert refused.status_code == 422 and "U+0000" in refused.json()["detail"]
+    assert refused.headers["content-type"].startswith("application/problem+json")

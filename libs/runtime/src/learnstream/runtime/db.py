@@ -144,3 +144,15 @@ def is_transient(error: BaseException) -> bool:
         sqlstate = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
         return sqlstate in _TRANSIENT_SQLSTATES
     return False
+
+
+_UNSTORABLE_TEXT_SQLSTATES = {"22021", "22P05"}
+"""character_not_in_repertoire (a NUL in text) and untranslatable_character."""
+
+
+def is_unstorable_text(error: BaseException) -> bool:
+    """Whether PostgreSQL refused a value of the request itself: text it cannot store (NUL)."""
+    if isinstance(error, DBAPIError):
+        sqlstate = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+        return sqlstate in _UNSTORABLE_TEXT_SQLSTATES
+    return False

@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from learnstream.runtime.db import is_transient
+from learnstream.runtime.db import is_transient, is_unstorable_text
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,14 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if is_unstorable_text(exc):
+            # a NUL character anywhere in the request's text: the request is at fault, not us
+            return problem_response(
+                422,
+                "Invalid request",
+                "The request holds a character that cannot be stored (NUL, U+0000); remove it.",
+                instance=request.url.path,
+            )
         if is_transient(exc):
             # the store is down or every connection is busy: the request was fine, try again
             log.warning(
