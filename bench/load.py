@@ -39,6 +39,7 @@ async def run(
     rate: float | None = None,
 ) -> dict[str, object]:
     latencies: list[float] = []
+    by_url: dict[str, list[float]] = {url: [] for url in urls}
     statuses: Counter[int] = Counter()
     rng = random.Random(7)
     connector = aiohttp.TCPConnector(limit=clients)
@@ -51,13 +52,14 @@ async def run(
             if rate:  # the clients' first requests spread over the warm-up
                 await asyncio.sleep(rng.uniform(0, warm_up))
             while (now := time.perf_counter()) < stop:
-                token = rng.choice(tokens)
-                async with http.get(rng.choice(urls), headers={"Authorization": f"Bearer {token}"}) as answer:
+                token, url = rng.choice(tokens), rng.choice(urls)
+                async with http.get(url, headers={"Authorization": f"Bearer {token}"}) as answer:
                     await answer.read()
                     status = answer.status
                 done = time.perf_counter()
                 if now >= counting_from:
                     latencies.append((done - now) * 1000)
+                    by_url[url].append((done - now) * 1000)
                     statuses[status] += 1
                 if rate:  # a paced client: its next request is due one interval after this one began
                     due = min(stop, now + rng.expovariate(rate / clients))
@@ -66,6 +68,14 @@ async def run(
         await asyncio.gather(*(client() for _ in range(clients)))
         elapsed = time.perf_counter() - counting_from
     latencies.sort()
+    each = {
+        url.split("/api/", 1)[-1]: {
+            "requests": len(values),
+            "p50_ms": round(percentile(sorted(values), 0.50), 1),
+            "p95_ms": round(percentile(sorted(values), 0.95), 1),
+        }
+        for url, values in by_url.items()
+    }
     return {
         "requests": len(latencies),
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
@@ -74,6 +84,7 @@ async def run(
         "p95_ms": round(percentile(latencies, 0.95), 1),
         "p99_ms": round(percentile(latencies, 0.99), 1),
         "max_ms": round(latencies[-1], 1) if latencies else None,
+        **({"by_url": each} if len(urls) > 1 else {}),
     }
 
 

@@ -30,14 +30,24 @@ log = logging.getLogger(__name__)
 _MIGRATION_LOCK = 7_340_001  # advisory lock id for "migrations running"
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = 10, custom_plans: bool = False) -> AsyncEngine:
     """An asyncpg engine with pre-ping so a restarted PostgreSQL is survived.
 
     Statement parameters are kept out of error messages: they hold learners' data, and
     errors end up in logs and dead-letter headers that erasure cannot reach.
+
+    ``custom_plans`` plans every execution of a prepared statement for its parameters.
+    PostgreSQL otherwise switches to one generic plan after five executions, which for a
+    full-text search cannot know whether a word is rare or common (measured: twice as slow).
     """
+    connect_args = {"server_settings": {"plan_cache_mode": "force_custom_plan"}} if custom_plans else {}
     return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, hide_parameters=True
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        hide_parameters=True,
+        connect_args=connect_args,
     )
 
 

@@ -31,7 +31,10 @@ def build_assistant(settings: Settings) -> OpenAICompatible | CourseNotes:
 def build(settings: Settings | None = None) -> FastAPI:
     """The chat service's ASGI app."""
     settings = settings or Settings()
-    runtime = Runtime.build(settings, migration_packages=["learnstream.chat"], publishes=["chat"])
+    # searches are planned per word: the GIN index for a rare one, newest-first for a common one
+    runtime = Runtime.build(
+        settings, migration_packages=["learnstream.chat"], publishes=["chat"], custom_plans=True
+    )
     runtime.store.add_projector(conversations.project)
     assistant = build_assistant(settings)
     service = ChatService(
@@ -42,6 +45,7 @@ def build(settings: Settings | None = None) -> FastAPI:
             messages_per_minute=settings.chat_messages_per_minute,
             prompt_token_budget=settings.assistant_prompt_token_budget,
         ),
+        reads=runtime.reads,
     )
     runtime.on_shutdown += [service.close, assistant.close]
     subscribers.register(runtime.consumer, service)

@@ -213,22 +213,25 @@ class ConversationRepository:
     ) -> list[dict[str, Any]]:
         """Conversations whose title or messages match ``query``, best match first (a title
         match counts double), among the newest :data:`SEARCH_CANDIDATES` that match; each
-        with the learner's time zone."""
+        with the learner's time zone. Ranked as they are found (only the candidates are
+        ranked); the columns and the time zone are fetched for the page alone."""
         course = " AND course_id = :c" if course_id else ""
         rows = await session.execute(
             text(
-                f"SELECT page.*, {_TIME_ZONE} FROM (SELECT {_prefixed('s', _SESSION_COLUMNS)}, "
-                f"ts_rank(s.title_search, {_QUERY}) * 2 + ts_rank(s.messages_search, {_QUERY}) AS rank FROM ("
-                f"  SELECT session_id FROM chat_sessions WHERE learner_id = :l{course}"
-                f"  AND (title_search @@ {_QUERY} OR messages_search @@ {_QUERY})"
-                "  ORDER BY last_activity_at DESC LIMIT :cap"
-                ") candidates JOIN chat_sessions s USING (session_id)"
-                " ORDER BY rank DESC, s.last_activity_at DESC, s.session_id LIMIT :n OFFSET :o"
-                ") page ORDER BY rank DESC, last_activity_at DESC, session_id"
+                f"SELECT {_prefixed('s', _SESSION_COLUMNS)}, {_TIME_ZONE} FROM ("
+                "  SELECT session_id, rank, last_activity_at FROM ("
+                "    SELECT session_id, last_activity_at,"
+                f"    ts_rank(title_search, {_QUERY}) * 2 + ts_rank(messages_search, {_QUERY}) AS rank"
+                f"    FROM chat_sessions WHERE learner_id = :l{course}"
+                f"    AND (title_search @@ {_QUERY} OR messages_search @@ {_QUERY})"
+                "    ORDER BY last_activity_at DESC LIMIT :cap"
+                "  ) candidates ORDER BY rank DESC, last_activity_at DESC, session_id LIMIT :n OFFSET :o"
+                ") best JOIN chat_sessions s USING (session_id)"
+                " ORDER BY best.rank DESC, best.last_activity_at DESC, best.session_id"
             ),
             {"q": query, "l": learner_id, "c": course_id, "n": limit, "o": offset, "cap": SEARCH_CANDIDATES},
         )
-        return [{k: v for k, v in row._mapping.items() if k != "rank"} for row in rows]
+        return [dict(row._mapping) for row in rows]
 
     async def search_messages(
         self, session: AsyncSession, learner_id: UUID, query: str, *, course_id: UUID | None, limit: int
@@ -243,14 +246,16 @@ class ConversationRepository:
         )
         rows = await session.execute(
             text(
-                f"SELECT {_MESSAGE_COLUMNS}, ts_headline('english', chat_html_escaped(content), {_QUERY},"
+                f"SELECT {_prefixed('m', _MESSAGE_COLUMNS)},"
+                f" ts_headline('english', chat_html_escaped(m.content), {_QUERY},"
                 " 'StartSel=<mark>, StopSel=</mark>, MaxWords=24, MinWords=8') AS excerpt FROM ("
-                f"  SELECT {_prefixed('m', _MESSAGE_COLUMNS)}, ts_rank(m.search, {_QUERY}) AS rank FROM ("
-                f"    SELECT message_id FROM chat_messages WHERE learner_id = :l{course}"
-                f"    AND search @@ {_QUERY} ORDER BY created_at DESC LIMIT :cap"
-                "  ) candidates JOIN chat_messages m USING (message_id)"
-                "  ORDER BY rank DESC, m.created_at DESC LIMIT :n"
-                ") best ORDER BY rank DESC, created_at DESC"
+                "  SELECT message_id, rank, created_at FROM ("
+                f"    SELECT message_id, created_at, ts_rank(search, {_QUERY}) AS rank FROM chat_messages"
+                f"    WHERE learner_id = :l{course} AND search @@ {_QUERY}"
+                "    ORDER BY created_at DESC LIMIT :cap"
+                "  ) candidates ORDER BY rank DESC, created_at DESC LIMIT :n"
+                ") best JOIN chat_messages m USING (message_id)"
+                " ORDER BY best.rank DESC, best.created_at DESC"
             ),
             {"q": query, "l": learner_id, "c": course_id, "n": limit, "cap": SEARCH_CANDIDATES},
         )

@@ -92,8 +92,11 @@ class ChatService:
         *,
         limits: Limits | None = None,
         clock: Callable[[], datetime] = utc_now,
+        reads: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         self.sessions = sessions
+        self.reads = reads or sessions
+        """For the one-statement reads of the sidebar and search (no transaction needed)."""
         self._store = store
         self.assistant = assistant
         self.conversations = ConversationRepository(store)
@@ -156,7 +159,7 @@ class ChatService:
     async def list_sessions(
         self, actor: Actor, *, course_id: UUID | None, query: str | None, limit: int, offset: int
     ) -> dict[str, Any]:
-        async with self.sessions() as session:
+        async with self.reads() as session:
             if query and query.strip():
                 rows = await self.conversations.search_sessions(
                     session, actor.user_id, query, course_id=course_id, limit=limit + 1, offset=offset
@@ -200,7 +203,7 @@ class ChatService:
         (cutting the messages' excerpts is the costly part, about 0.3 ms a message)."""
 
         async def conversations() -> list[dict[str, Any]]:
-            async with self.sessions() as session:
+            async with self.reads() as session:
                 return await self.conversations.search_sessions(
                     session, actor.user_id, query, course_id=course_id, limit=limit, offset=0
                 )
@@ -208,7 +211,7 @@ class ChatService:
         async def messages() -> list[dict[str, Any]]:
             if message_limit == 0:
                 return []
-            async with self.sessions() as session:
+            async with self.reads() as session:
                 return await self.conversations.search_messages(
                     session, actor.user_id, query, course_id=course_id, limit=message_limit
                 )
