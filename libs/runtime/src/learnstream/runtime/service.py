@@ -221,8 +221,8 @@ def create_app(
             tasks.append(asyncio.create_task(_run_forever(name, job), name=name))
         runtime.tasks = tasks
         if getattr(_app.state, "freeze_gc", False):
-            # what startup built lives as long as the process: out of the collector's sight, a
-            # full collection no longer walks it (those walks were the requests' slow tail)
+            # what startup built lives as long as the process: kept out of the collector's
+            # sight, a full collection during a request no longer walks all of it
             gc.collect()
             gc.freeze()
         log.info("service started", extra={"port": settings.http_port})
