@@ -189,12 +189,15 @@ class ConversationRepository:
         """The learner's conversations, newest activity first, each with the learner's time
         zone (one round trip for the sidebar); and whether more follow."""
         where = "learner_id = :l" + (" AND course_id = :c" if course_id else "")
-        # the time zone outside the page: a select list is computed for the rows OFFSET skips too
+        # OFFSET walks the index alone (a select list is computed for the rows it skips too);
+        # the columns and the time zone are fetched for the page's rows only
         rows = await session.execute(
             text(
-                f"SELECT page.*, {_TIME_ZONE} FROM (SELECT {_SESSION_COLUMNS} FROM chat_sessions"
-                f" WHERE {where} ORDER BY last_activity_at DESC, session_id LIMIT :n OFFSET :o) page"
-                " ORDER BY last_activity_at DESC, session_id"
+                f"SELECT {_prefixed('s', _SESSION_COLUMNS)}, {_TIME_ZONE} FROM ("
+                f"  SELECT session_id, last_activity_at FROM chat_sessions WHERE {where}"
+                "  ORDER BY last_activity_at DESC, session_id LIMIT :n OFFSET :o"
+                ") page JOIN chat_sessions s USING (session_id)"
+                " ORDER BY page.last_activity_at DESC, page.session_id"
             ),
             {"l": learner_id, "c": course_id, "n": limit + 1, "o": offset},
         )
