@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import datetime
 from uuid import UUID
 
 from sqlalchemy import text
@@ -146,27 +145,5 @@ class Copies:
         )
         return bool(found)
 
-    # -- learners -------------------------------------------------------------------------------
-
-    async def keep_time_zone(
-        self, session: AsyncSession, learner_id: UUID, timezone: str, at: datetime
-    ) -> None:
-        """Keep ``timezone`` unless a later change is already kept (events may come twice or late)."""
-        await session.execute(
-            text(
-                "INSERT INTO learner_time_zones (learner_id, timezone, changed_at) VALUES (:l, :tz, :at)"
-                " ON CONFLICT (learner_id) DO UPDATE SET timezone = EXCLUDED.timezone,"
-                " changed_at = EXCLUDED.changed_at WHERE learner_time_zones.changed_at <= EXCLUDED.changed_at"
-            ),
-            {"l": learner_id, "tz": timezone, "at": at},
-        )
-
-    async def time_zone(self, session: AsyncSession, learner_id: UUID) -> str:
-        found = await session.scalar(
-            text("SELECT timezone FROM learner_time_zones WHERE learner_id = :l"), {"l": learner_id}
-        )
-        return str(found) if found else "UTC"
-
     async def forget_learner(self, session: AsyncSession, learner_id: UUID) -> None:
-        for table in ("chat_enrollments", "learner_time_zones"):
-            await session.execute(text(f"DELETE FROM {table} WHERE learner_id = :l"), {"l": learner_id})
+        await session.execute(text("DELETE FROM chat_enrollments WHERE learner_id = :l"), {"l": learner_id})

@@ -23,7 +23,7 @@ from learnstream.events.catalog import (
     CourseStructureChanged,
     LessonContentChanged,
 )
-from learnstream.events.identity import LearnerErasureRequested, UserProfileChanged, UserRegistered
+from learnstream.events.identity import LearnerErasureRequested
 from learnstream.events.progress import EnrollmentCancelled, EnrollmentCreated
 from learnstream.runtime.consumer import EventConsumer, HandlerContext
 
@@ -66,14 +66,8 @@ def register(consumer: EventConsumer, service: ChatService) -> None:
     async def left(event: EnrollmentCancelled, ctx: HandlerContext) -> None:
         await copies.keep_enrollment(ctx.session, event.learner_id, event.course_id, active=False)
 
-    @consumer.on(UserRegistered)
-    async def registered(event: UserRegistered, ctx: HandlerContext) -> None:
-        await copies.keep_time_zone(ctx.session, event.user_id, event.timezone, event.occurred_at)
-
-    @consumer.on(UserProfileChanged)
-    async def profile_changed(event: UserProfileChanged, ctx: HandlerContext) -> None:
-        if event.timezone is not None:
-            await copies.keep_time_zone(ctx.session, event.user_id, event.timezone, event.occurred_at)
+    # the learners' time zones: the sidebar's groups count local days
+    service.time_zones.follow(consumer)
 
     @consumer.on(LearnerErasureRequested)
     async def erase_learner(event: LearnerErasureRequested, ctx: HandlerContext) -> None:

@@ -36,6 +36,7 @@ from learnstream.events.base import utc_now
 from learnstream.events.chat import ChatMessageSent, LearnerChatErased
 from learnstream.runtime.actors import Actor
 from learnstream.runtime.eventstore import ConcurrencyError, EventStore
+from learnstream.runtime.timezones import LearnerTimeZones
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -101,6 +102,7 @@ class ChatService:
         self.assistant = assistant
         self.conversations = ConversationRepository(store)
         self.copies = Copies()
+        self.time_zones = LearnerTimeZones()
         self.limits = limits or Limits()
         self.clock = clock
         """What time it is (tests move it to see the sidebar's groups change)."""
@@ -237,7 +239,7 @@ class ChatService:
 
     async def _session_view(self, session: AsyncSession, actor: Actor, session_id: UUID) -> dict[str, Any]:
         row = await self.conversations.session_row(session, session_id)
-        return session_view(row, await self.copies.time_zone(session, actor.user_id), self.now())
+        return session_view(row, await self.time_zones.time_zone(session, actor.user_id), self.now())
 
     # -- asking the assistant --------------------------------------------------------------------
 
@@ -331,6 +333,7 @@ class ChatService:
         """Erase the learner in the consumer's transaction and confirm it on the bus."""
         erased = await self.conversations.erase_learner(session, learner_id)
         await self.copies.forget_learner(session, learner_id)
+        await self.time_zones.forget(session, learner_id)
         confirmation = LearnerChatErased(learner_id=learner_id, request_id=request_id)
         await self._store.append(session, f"erasure-{request_id}", 0, [confirmation])
         return erased
@@ -338,7 +341,7 @@ class ChatService:
     async def export(self, actor: Actor) -> dict[str, Any]:
         async with self.sessions() as session:
             conversations = await self.conversations.export(session, actor.user_id)
-            timezone = await self.copies.time_zone(session, actor.user_id)
+            timezone = await self.time_zones.time_zone(session, actor.user_id)
         now = self.now()
         return {
             "conversations": [

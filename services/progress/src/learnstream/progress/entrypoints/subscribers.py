@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from learnstream.events.identity import LearnerErasureRequested, UserProfileChanged, UserRegistered
+from learnstream.events.identity import LearnerErasureRequested
 from learnstream.progress.service_layer.services import ProgressService
 from learnstream.runtime.consumer import EventConsumer, HandlerContext
 
@@ -25,13 +25,5 @@ def register(consumer: EventConsumer, service: ProgressService) -> None:
         erased = await service.erase_learner(ctx.session, event.user_id, event.request_id)
         log.info("learner erased", extra={"request_id": str(event.request_id), "enrollments": erased})
 
-    @consumer.on(UserRegistered)
-    async def registered(event: UserRegistered, ctx: HandlerContext) -> None:
-        """Keep the learner's time zone (their activity chart counts local days)."""
-        await service.remember_time_zone(ctx.session, event.user_id, event.timezone, event.occurred_at)
-
-    @consumer.on(UserProfileChanged)
-    async def profile_changed(event: UserProfileChanged, ctx: HandlerContext) -> None:
-        """Keep a changed time zone."""
-        if event.timezone is not None:
-            await service.remember_time_zone(ctx.session, event.user_id, event.timezone, event.occurred_at)
+    # the learners' time zones: their activity chart counts local days
+    service.learners.follow(consumer)

@@ -22,13 +22,13 @@ from learnstream.events.base import utc_now
 from learnstream.events.progress import LearnerProgressErased
 from learnstream.progress.adapters.courses import CourseRepository
 from learnstream.progress.adapters.enrollments import EnrollmentRepository
-from learnstream.progress.adapters.learners import LearnerRepository
 from learnstream.progress.domain import catalog
 from learnstream.progress.domain.catalog import Course, CourseDraft
 from learnstream.progress.domain.enrollment import Enrollment, QuizResult, TrackReport, TrackResult
 from learnstream.progress.domain.errors import Forbidden, NotFound, Rejected
 from learnstream.runtime.actors import Actor
 from learnstream.runtime.eventstore import ConcurrencyError, EventStore, violates
+from learnstream.runtime.timezones import LearnerTimeZones
 
 T = TypeVar("T")
 
@@ -66,7 +66,7 @@ class ProgressService:
         self._store = store
         self.courses = CourseRepository()
         self.enrollments = EnrollmentRepository(store)
-        self.learners = LearnerRepository()
+        self.learners = LearnerTimeZones()
         self.limits = limits or Limits()
         self._clock = clock
 
@@ -290,12 +290,6 @@ class ProgressService:
         return await self._transaction(work)
 
     # --- privacy --------------------------------------------------------------------------------
-
-    async def remember_time_zone(
-        self, session: AsyncSession, learner_id: UUID, timezone: str, at: datetime
-    ) -> None:
-        """Keep the learner's time zone from an identity event, in the consumer's transaction."""
-        await self.learners.remember_time_zone(session, learner_id, timezone, at)
 
     async def erase_learner(self, session: AsyncSession, learner_id: UUID, request_id: UUID) -> int:
         """Erase the learner in ``session`` (the consumer's transaction) and confirm it on the bus."""

@@ -17,10 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from learnstream.progress.adapters.courses import CourseRepository
 from learnstream.progress.adapters.enrollments import EnrollmentRepository
-from learnstream.progress.adapters.learners import LearnerRepository
 from learnstream.progress.domain.catalog import Course, Lesson
 from learnstream.progress.domain.enrollment import Enrollment
 from learnstream.runtime.actors import Actor
+from learnstream.runtime.timezones import LearnerTimeZones
 
 PACE_BOUNDS = (0.5, 3.0)
 """How far a learner's own pace may scale the estimate of the time a course still needs."""
@@ -362,7 +362,7 @@ async def learner_summary(session: AsyncSession, learner_id: UUID) -> dict[str, 
 
 
 async def learner_activity(
-    session: AsyncSession, learners: LearnerRepository, learner_id: UUID, *, days: int, now: datetime
+    session: AsyncSession, learners: LearnerTimeZones, learner_id: UUID, *, days: int, now: datetime
 ) -> dict[str, Any]:
     """The learner's time spent and lessons completed per local day, the last ``days`` days
     up to today in their time zone (days without activity included, as zeros)."""
