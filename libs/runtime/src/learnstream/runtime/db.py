@@ -13,10 +13,11 @@ import importlib.resources
 import logging
 import re
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, InvalidatePoolError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -31,7 +32,15 @@ _MIGRATION_LOCK = 7_340_001  # advisory lock id for "migrations running"
 
 
 def create_engine(url: str, *, pool_size: int = 10, custom_plans: bool = False) -> AsyncEngine:
-    """An asyncpg engine with pre-ping so a restarted PostgreSQL is survived.
+    """An asyncpg engine whose pool hands out no connection the server has closed, so a
+    restarted PostgreSQL is survived.
+
+    A pooled connection is checked when it is taken: if its socket was closed (a server
+    that stops or restarts ends every session, and asyncpg sees the socket close), the
+    pool drops it and every connection opened before it, and opens a new one. SQLAlchemy's
+    ``pool_pre_ping`` does the same by asking the server (``BEGIN``, an empty query,
+    ``ROLLBACK`` with asyncpg): three round trips on every checkout, measured as a fifth
+    of the chat service's CPU for a sidebar page.
 
     Statement parameters are kept out of error messages: they hold learners' data, and
     errors end up in logs and dead-letter headers that erasure cannot reach.
@@ -41,14 +50,21 @@ def create_engine(url: str, *, pool_size: int = 10, custom_plans: bool = False) 
     full-text search cannot know whether a word is rare or common (measured: twice as slow).
     """
     connect_args = {"server_settings": {"plan_cache_mode": "force_custom_plan"}} if custom_plans else {}
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         hide_parameters=True,
         connect_args=connect_args,
     )
+    event.listen(engine.sync_engine.pool, "checkout", _refuse_closed_connection)
+    return engine
+
+
+def _refuse_closed_connection(dbapi_connection: Any, _record: object, _proxy: object) -> None:
+    if dbapi_connection.driver_connection.is_closed():
+        # raised in a checkout listener, this makes the pool invalidate and reconnect
+        raise InvalidatePoolError("the server closed this pooled connection")
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -138,7 +138,10 @@ def instrument_http(app: FastAPI, provider: TracerProvider) -> None:
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
     FastAPIInstrumentor.instrument_app(
-        app, tracer_provider=provider, excluded_urls="health,readyz,livez,metrics"
+        app,
+        tracer_provider=provider,
+        excluded_urls="health,readyz,livez,metrics",
+        exclude_spans=["receive", "send"],
     )
 
     app.add_middleware(LatencyHistogram)
