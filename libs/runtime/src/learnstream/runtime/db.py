@@ -39,8 +39,8 @@ def create_engine(url: str, *, pool_size: int = 10, custom_plans: bool = False) 
     that stops or restarts ends every session, and asyncpg sees the socket close), the
     pool drops it and every connection opened before it, and opens a new one. SQLAlchemy's
     ``pool_pre_ping`` does the same by asking the server (``BEGIN``, an empty query,
-    ``ROLLBACK`` with asyncpg): three round trips on every checkout, measured as a fifth
-    of the chat service's CPU for a sidebar page.
+    ``ROLLBACK`` with asyncpg): three round trips on every checkout, 7 % of the chat
+    service's CPU for a sidebar page in a profile.
 
     Statement parameters are kept out of error messages: they hold learners' data, and
     errors end up in logs and dead-letter headers that erasure cannot reach.
