@@ -115,3 +115,55 @@ async def test_text_postgresql_cannot_store_is_the_clients_422_not_a_500(engine:
     assert fine.status_code == 200
     assert refused.status_code == 422 and "U+0000" in refused.json()["detail"]
     assert refused.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_a_request_span_continues_the_callers_trace_under_its_route_template() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from prometheus_client import REGISTRY
+
+    from learnstream.runtime.telemetry import instrument_http
+
+    exported = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exported))
+    application = app()
+
+    @application.get("/lessons/{lesson_id}")
+    async def lesson(lesson_id: str) -> dict[str, str]:
+        return {"id": lesson_id}
+
+    @application.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    instrument_http(application, provider)
+    transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        assert (
+            await http.get("/lessons/l-1", headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"})
+        ).status_code == 200
+        assert (await http.get("/boom")).status_code == 500
+        assert (await http.get("/health")).status_code == 200
+        assert (await http.get("/metrics")).status_code == 200
+
+    spans = {span.name: span for span in exported.get_finished_spans()}
+    # health and metrics are not traced; the raw path never names a span
+    assert set(spans) == {"GET /lessons/{lesson_id}", "GET /boom"}
+    served = spans["GET /lessons/{lesson_id}"]
+    assert format(served.context.trace_id, "032x") == trace_id
+    assert served.parent is not None and format(served.parent.span_id, "016x") == "00f067aa0ba902b7"
+    assert served.attributes["http.route"] == "/lessons/{lesson_id}"
+    assert served.attributes["http.response.status_code"] == 200
+    failed = spans["GET /boom"]
+    assert failed.parent is None
+    assert failed.attributes["http.response.status_code"] == 500
+    assert failed.status.status_code.name == "ERROR"
+    labels = {"method": "GET", "route": "/lessons/{lesson_id}", "status": "200"}
+    assert REGISTRY.get_sample_value("learnstream_http_request_seconds_count", labels) == 1
+    assert (
+        REGISTRY.get_sample_value("learnstream_http_request_seconds_count", {**labels, "route": "/health"})
+        == 1
+    )

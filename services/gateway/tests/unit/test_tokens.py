@@ -87,3 +87,25 @@ def test_a_tampered_payload_breaks_the_signature() -> None:
 def test_a_short_secret_is_refused() -> None:
     with pytest.raises(ValueError, match="32 bytes"):
         Tokens("short")
+
+
+def test_a_remembered_token_still_expires() -> None:
+    tokens = Tokens(SECRET)
+    token, expires = tokens.issue(uuid4(), "student")
+    first = tokens.check(token)
+    assert tokens.check(token, now=expires) is first
+    with pytest.raises(InvalidToken, match="expired"):
+        tokens.check(token, now=expires + timedelta(seconds=6))
+
+
+def test_only_so_many_tokens_are_remembered_and_a_forgotten_one_is_verified_again() -> None:
+    tokens = Tokens(SECRET, remembered=2)
+    issued = [tokens.issue(uuid4(), "student")[0] for _ in range(3)]
+    claims = [tokens.check(token) for token in issued]
+    # the first was forgotten to make room: checking it again decodes it afresh
+    assert tokens.check(issued[0]) == claims[0]
+    assert tokens.check(issued[0]) is not claims[0]
+    assert tokens.check(issued[2]) is claims[2]
+    # a token that never passed is not remembered as passing
+    with pytest.raises(InvalidToken):
+        tokens.check(issued[1][:-2] + "xx")

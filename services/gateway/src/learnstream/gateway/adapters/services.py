@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 from multidict import CIMultiDictProxy
+from opentelemetry import propagate
 
 
 class Unavailable(Exception):
@@ -111,9 +112,12 @@ class ContextServices:
             )
         else:
             limits = aiohttp.ClientTimeout(total=timeout or self.timeout)
+        # the context's work joins the trace of the public request (W3C traceparent)
+        traced = dict(headers or {})
+        propagate.inject(traced)
         try:
             response = await self._session(service).request(
-                method, path, params=params or None, data=body, headers=headers, timeout=limits
+                method, path, params=params or None, data=body, headers=traced, timeout=limits
             )
             if response.status >= 500 and not server_errors:
                 response.release()
