@@ -31,7 +31,8 @@ from typing import Any
 import pytest
 
 from learnstream.devstack.servers import EmbeddedPostgres, RedisServer, TansuBroker, free_port
-from learnstream.runtime.bus import all_topics, ensure_topics
+from learnstream.events import DomainEvent, decode, encode
+from learnstream.runtime.bus import KafkaPublisher, all_topics, ensure_topics
 from learnstream.runtime.db import ensure_database
 
 
@@ -200,6 +201,48 @@ def unique() -> Callable[[str], str]:
         return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
     return make
+
+
+async def publish(infra: Infra, *events: DomainEvent) -> None:
+    """Publish ``events`` as the contexts that own them would (CloudEvents on their topics)."""
+    publisher = KafkaPublisher(infra.kafka_bootstrap_servers, idempotent=False, client_id="test-contexts")
+    await publisher.start()
+    try:
+        await publisher.publish([encode(event, source="/learnstream/test") for event in events])
+    finally:
+        await publisher.stop()
+
+
+async def events_on(
+    infra: Infra, topic: str, key: str, *, until: Callable[[list[DomainEvent]], bool], timeout: float = 30
+) -> list[DomainEvent]:
+    """The events on ``topic`` keyed ``key``, read from the start as an outside team would,
+    once ``until`` holds for them (``AssertionError`` naming what was seen otherwise)."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=infra.kafka_bootstrap_servers,
+        group_id=f"outside-{uuid.uuid4()}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    seen: list[DomainEvent] = []
+    deadline = asyncio.get_running_loop().time() + timeout
+    try:
+        while asyncio.get_running_loop().time() < deadline:
+            for records in (await consumer.getmany(timeout_ms=300)).values():
+                seen += [
+                    decode(list(record.headers), record.value).event
+                    for record in records
+                    if record.key == key.encode()
+                ]
+            if until(seen):
+                return seen
+    finally:
+        await consumer.stop()
+    raise AssertionError(f"gave up waiting; saw {[event.event_name() for event in seen]}")
 
 
 def pytest_configure(config: Any) -> None:

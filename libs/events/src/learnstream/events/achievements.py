@@ -3,7 +3,8 @@
 
 They record gamification outcomes derived from progress and chat events: XP awards
 (each naming the event that earned it), levels, daily streaks in the learner's local
-time, and unlocked badges. Analytics builds leaderboards from them. All are keyed by
+time, and unlocked badges (the service keeps its leaderboards from its own ledger;
+analytics projects these events like any other). All are keyed by
 the learner id.
 """
 

@@ -16,3 +16,13 @@ class Settings(ServiceSettings):
         default="redis://127.0.0.1:56379/0",
         description="Redis holding the leaderboards (rebuilt from the ledger).",
     )
+    leaderboard_key_prefix: str = Field(
+        default="learnstream:leaderboard",
+        min_length=1,
+        description="Prefix of the leaderboards' Redis keys.",
+    )
+    maintenance_interval_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="How often the service ends broken streaks and checks Redis still has the leaderboards.",
+    )

@@ -6,14 +6,10 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
 from learnstream.chat.domain.conversation import MAX_MESSAGE_CHARACTERS, MAX_TITLE_CHARACTERS
-
-
-class CamelModel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+from learnstream.runtime.schemas import CamelModel
 
 
 class SessionIn(CamelModel):

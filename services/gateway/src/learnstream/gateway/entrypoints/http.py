@@ -11,8 +11,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
 from learnstream.gateway.adapters.live import LiveHub
 from learnstream.gateway.adapters.services import ContextServices
@@ -27,10 +26,7 @@ from learnstream.gateway.service_layer.erasure import ErasureTracker
 from learnstream.gateway.service_layer.identity import IdentityService, LoginFailed, NotFound, Session
 from learnstream.runtime.actors import Actor
 from learnstream.runtime.problems import problem_response
-
-
-class CamelModel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+from learnstream.runtime.schemas import CamelModel
 
 
 class RegisterIn(CamelModel):
