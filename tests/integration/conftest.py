@@ -1,8 +1,9 @@
-"""The gateway with the progress, chat and analytics services behind it, as real HTTP servers.
+"""The gateway with the progress, chat, achievements and analytics services behind it, as
+real HTTP servers.
 
-The achievements and exports services have not landed yet: their URLs point at ports
-where nothing listens, so the gateway sees them as unavailable, as it would in
-production while they are down. Chat runs its offline course-notes assistant.
+The exports service has not landed yet: its URL points at a port where nothing listens,
+so the gateway sees it as unavailable, as it would in production while it is down. Chat
+runs its offline course-notes assistant.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import httpx
 import pytest
 import uvicorn
 
+from learnstream.achievements.bootstrap import build as build_achievements
+from learnstream.achievements.config import Settings as AchievementsSettings
 from learnstream.analytics.bootstrap import build as build_analytics
 from learnstream.analytics.config import Settings as AnalyticsSettings
 from learnstream.chat.bootstrap import build as build_chat
@@ -64,7 +67,7 @@ class Stack:
 
 
 async def start_stack(infra: Infra, clickhouse_url: str, **gateway: Any) -> Stack:
-    ports = {name: free_port() for name in ("gateway", "progress", "chat", "analytics")}
+    ports = {name: free_port() for name in ("gateway", "progress", "chat", "achievements", "analytics")}
     nowhere = f"http://127.0.0.1:{free_port()}"
     common = {"env": "test", "kafka_bootstrap_servers": infra.kafka_bootstrap_servers}
     progress = build_progress(
@@ -81,6 +84,17 @@ async def start_stack(infra: Infra, clickhouse_url: str, **gateway: Any) -> Stac
             **common,
             service_name=f"chat-{uuid4().hex[:8]}",
             database_url=await infra.new_database("chat"),
+            outbox_poll_interval_seconds=0.05,
+        )
+    )
+    achievements = build_achievements(
+        AchievementsSettings(
+            **common,
+            service_name=f"achievements-{uuid4().hex[:8]}",
+            database_url=await infra.new_database("achievements"),
+            redis_url=infra.redis_url,
+            # boards of their own per stack: the Redis server is shared by the test session
+            leaderboard_key_prefix=f"test:{uuid4().hex[:8]}:leaderboard",
             outbox_poll_interval_seconds=0.05,
         )
     )
@@ -102,7 +116,7 @@ async def start_stack(infra: Infra, clickhouse_url: str, **gateway: Any) -> Stac
         progress_url=f"http://127.0.0.1:{ports['progress']}",
         analytics_url=f"http://127.0.0.1:{ports['analytics']}",
         chat_url=f"http://127.0.0.1:{ports['chat']}",
-        achievements_url=nowhere,
+        achievements_url=f"http://127.0.0.1:{ports['achievements']}",
         exports_url=nowhere,
         outbox_poll_interval_seconds=0.05,
         **gateway,
@@ -111,6 +125,7 @@ async def start_stack(infra: Infra, clickhouse_url: str, **gateway: Any) -> Stac
     stack = Stack(httpx.AsyncClient(base_url=base_url, timeout=10), base_url, settings)
     stack.servers["progress"] = await serve(progress, ports["progress"])
     stack.servers["chat"] = await serve(chat, ports["chat"])
+    stack.servers["achievements"] = await serve(achievements, ports["achievements"])
     stack.servers["analytics"] = await serve(analytics, ports["analytics"])
     stack.servers["gateway"] = await serve(build_gateway(settings), ports["gateway"])
     return stack
@@ -118,7 +133,7 @@ async def start_stack(infra: Infra, clickhouse_url: str, **gateway: Any) -> Stac
 
 async def stop_stack(stack: Stack) -> None:
     await stack.http.aclose()
-    for name in ("gateway", "analytics", "chat", "progress"):
+    for name in ("gateway", "analytics", "achievements", "chat", "progress"):
         if name in stack.servers:
             await stack.stop(name)
 
@@ -167,7 +182,7 @@ async def warm_up(stack: Stack, timeout: float = 180.0) -> None:
     while True:
         status = (await stack.http.get(erased["statusUrl"])).json()
         confirmed = {n for n, c in status["contexts"].items() if c["status"] == "confirmed"}
-        if {"progress", "chat", "analytics"} <= confirmed:
+        if {"progress", "chat", "achievements", "analytics"} <= confirmed:
             return
         assert loop.time() < deadline, f"the stack did not catch up with the broker: {status}"
         await asyncio.sleep(1.0)

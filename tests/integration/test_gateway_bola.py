@@ -3,8 +3,10 @@ about someone else's object, answers exactly as for an object that does not exis
 ids cannot be probed; a route for another role answers the same.
 
 A conversation with the assistant is its learner's alone: other learners, the course's own
-instructor and strangers are refused alike. The routes of achievements and exports join the
-matrix when those services land.
+instructor and strangers are refused alike. The achievements routes name no object of
+anyone's (each answers about the caller; a course leaderboard shows any course's top
+learners by display name, as a public board does); the exports routes join the matrix
+when that service lands.
 """
 
 from __future__ import annotations

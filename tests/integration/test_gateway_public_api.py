@@ -1,5 +1,6 @@
-"""The gateway's public API over real HTTP with progress, chat and analytics behind it: composed
-dashboards, live updates, the personal data export, erasure, and a context being stopped.
+"""The gateway's public API over real HTTP with progress, chat, achievements and analytics behind
+it: composed dashboards, gamification, live updates, the personal data export, erasure, and a
+context being stopped.
 
 The tests run in file order against one stack; the last one stops the analytics service.
 """
@@ -61,16 +62,25 @@ async def publish_course(stack: Any, teacher: dict[str, str]) -> dict[str, Any]:
     return dict(course)
 
 
-async def track(stack: Any, who: dict[str, str], course_id: str, lesson_id: str, seconds: int) -> None:
+async def track(
+    stack: Any,
+    who: dict[str, str],
+    course_id: str,
+    lesson_id: str,
+    seconds: int,
+    view_id: str | None = None,
+) -> dict[str, Any]:
     body = {
         "courseId": course_id,
         "lessonId": lesson_id,
-        "viewId": str(uuid4()),
+        "viewId": view_id or str(uuid4()),
         "timeSpentSeconds": seconds,
         "completed": True,
     }
     answer = await stack.http.post("/api/learner/track-lesson", json=body, headers=who)
     assert answer.status_code == 200, answer.text
+    tracked: dict[str, Any] = answer.json()
+    return tracked
 
 
 async def eventually(probe: Any, *, timeout: float = 15.0, every: float = 0.1) -> Any:
@@ -104,7 +114,8 @@ async def test_the_learner_dashboard_gathers_every_context_and_names_the_missing
         assert answer.status_code == 200, answer.text
         body: dict[str, Any] = answer.json()
         activity = body["activityData"] or []
-        return body if sum(day["timeSpent"] for day in activity) == 42 else None
+        # lesson 50 XP, the first lesson ever 10, a day of learning 20
+        return body if sum(day["timeSpent"] for day in activity) == 42 and body["xp"] == 80 else None
 
     dashboard = await eventually(seen)
     stats = dashboard["stats"]
@@ -113,16 +124,15 @@ async def test_the_learner_dashboard_gathers_every_context_and_names_the_missing
     assert len(dashboard["activityData"]) == 30
     [course] = dashboard["inProgressCourses"]
     assert course["courseId"] == world.course_id and course["nextLesson"]["lessonId"] == world.lesson(1)
-    # the achievements service has not landed: its fields are null, never made up
     assert (stats["achievementsCount"], stats["currentStreak"], dashboard["xp"], dashboard["level"]) == (
-        None,
-        None,
-        None,
-        None,
+        1,
+        1,
+        80,
+        0,
     )
-    assert dashboard["recentAchievements"] is None
-    assert set(dashboard["unavailable"]) == {"achievements"}
-    assert "achievements service is unavailable" in dashboard["unavailable"]["achievements"]
+    [first] = dashboard["recentAchievements"]
+    assert first["id"] == "first_course" and first["earnedAt"]
+    assert dashboard["unavailable"] == {}
 
     ninety = await stack.http.get("/api/learner/dashboard", params={"days": 90}, headers=world.learner)
     assert len(ninety.json()["activityData"]) == 90
@@ -240,7 +250,11 @@ async def test_live_updates_reach_the_learner_and_the_courses_instructor_only(
         await track(stack, newcomer, world.course_id, world.lesson(0), 30)
 
         async def arrived() -> bool:
-            return "enrollment.created" in teacher.kinds() and len(learner.updates) >= 3
+            return (
+                "enrollment.created" in teacher.kinds()
+                and len(learner.updates) >= 4
+                and "achievement.unlocked" in learner.kinds()
+            )
 
         await eventually(arrived)
         await asyncio.sleep(0.5)  # anything misrouted would have arrived by now
@@ -248,10 +262,14 @@ async def test_live_updates_reach_the_learner_and_the_courses_instructor_only(
     assert enrolled["data"]["courseId"] == world.course_id
     assert enrolled["data"]["learnerName"] == "Newcomer"
     assert other.updates == []
-    changes = [u["data"]["change"] for u in learner.updates if u["event"] == "progress.changed"]
+    progressed = [u for u in learner.updates if u["event"] == "progress.changed"]
+    changes = [u["data"]["change"] for u in progressed]
     assert changes[:2] == ["enrolled", "lessonCompleted"] and "milestoneReached" in changes
-    completed = next(u for u in learner.updates if u["data"]["change"] == "lessonCompleted")
+    completed = next(u for u in progressed if u["data"]["change"] == "lessonCompleted")
     assert completed["data"]["completionPercentage"] == 50.0
+    [unlocked] = [u for u in learner.updates if u["event"] == "achievement.unlocked"]
+    assert unlocked["data"]["achievementId"] == "first_course"
+    assert unlocked["data"]["courseId"] == world.course_id
 
     # a client that reconnects with Last-Event-ID gets what it missed, once
     first_id = learner.updates[0]["id"]
@@ -265,6 +283,65 @@ async def test_live_updates_reach_the_learner_and_the_courses_instructor_only(
 
 async def _at_least(listener: Listener, count: int) -> bool:
     return len(listener.updates) >= count
+
+
+async def test_a_two_lesson_course_done_in_a_day_earns_its_badges_once_however_often_the_client_retried(
+    stack: Any, world: World
+) -> None:
+    learner = await stack.token("student", name="Quick Learner")
+    enroll = f"/api/courses/{world.course_id}/enroll"
+    async with listening(stack, learner) as live:
+        assert (await stack.http.post(enroll, headers=learner)).status_code == 201
+        assert (await stack.http.post(enroll, headers=learner)).status_code in (200, 201, 409)
+        views = [str(uuid4()), str(uuid4())]
+        told: list[str] = []  # what tracking answers said was new
+        for _ in range(3):  # a flaky connection: every report sent three times
+            for index, view in enumerate(views):
+                answer = await track(stack, learner, world.course_id, world.lesson(index), 60, view_id=view)
+                told += [a["id"] for a in answer["newAchievements"]]
+
+        async def settled() -> dict[str, Any] | None:
+            answer = await stack.http.get("/api/learner/achievements", headers=learner)
+            assert answer.status_code == 200, answer.text
+            body: dict[str, Any] = answer.json()
+            return body if body["xp"] >= 630 else None
+
+        mine = await eventually(settled, timeout=30)
+        await eventually(lambda: _unlocked(live, 3), timeout=15)
+        await asyncio.sleep(0.5)  # a second announcement would have arrived by now
+    # 2 lessons x 50, the first lesson 10, one day of learning 20, the course 500
+    assert (mine["xp"], mine["level"], mine["currentStreak"]) == (630, 2, 1)
+    earned = sorted(a["id"] for a in mine["earned"])
+    assert earned == ["course_completed", "fast_learner", "first_course"]
+    locked = {a["id"]: a["progress"] for a in mine["available"]}
+    assert locked["streak_7"] == {"current": 1, "target": 7, "unit": "days", "percentage": 14.3}
+    pushed = sorted(u["data"]["achievementId"] for u in live.updates if u["event"] == "achievement.unlocked")
+    assert pushed == earned
+    levels = [u["data"]["level"] for u in live.updates if u["event"] == "level.reached"]
+    assert levels[-1:] == [2] and levels == sorted(set(levels))  # one per jump, never twice
+
+    # tracking answers tell each of them once (those earned after the last report, in the next)
+    heartbeat = await track(stack, learner, world.course_id, world.lesson(1), 60, view_id=views[1])
+    told += [a["id"] for a in heartbeat["newAchievements"]]
+    assert sorted(told) == earned
+    again = await track(stack, learner, world.course_id, world.lesson(1), 60, view_id=views[1])
+    assert again["newAchievements"] == [] and again["progress"]["completionPercentage"] == 100.0
+
+    me = (await stack.http.get("/api/me", headers=learner)).json()
+    for params in ({"period": "weekly"}, {"period": "all-time", "courseId": world.course_id}):
+        board = await stack.http.get("/api/leaderboard", params=params, headers=learner)
+        assert board.status_code == 200, board.text
+        entry = next(e for e in board.json()["entries"] if e["learnerId"] == me["id"])
+        assert (entry["xp"], entry["displayName"], entry["isMe"]) == (630, "Quick Learner", True)
+        assert board.json()["me"]["xp"] == 630
+    xp = (await stack.http.get("/api/learner/xp", headers=learner)).json()
+    assert sum(award["amount"] for award in xp["awards"]) == 630 and len(xp["awards"]) == 5
+    bad = await stack.http.get("/api/leaderboard", params={"period": "daily"}, headers=learner)
+    assert bad.status_code == 422 and bad.headers["content-type"].startswith("application/problem+json")
+
+
+async def _unlocked(listener: Listener, count: int) -> bool:
+    return sum(1 for u in listener.updates if u["event"] == "achievement.unlocked") >= count
 
 
 async def test_the_data_export_gathers_what_every_context_holds(stack: Any, world: World) -> None:
@@ -283,7 +360,10 @@ async def test_the_data_export_gathers_what_every_context_holds(stack: Any, worl
     assert sum(day["timeSpent"] for day in export["analytics"]["activityByDay"]) == 42
     assert export["complete"] is False
     assert export["chat"] == {"conversations": []}
-    assert set(export["unavailable"]) == {"achievements", "exports"}
+    assert export["achievements"]["xp"] == 80
+    reasons = sorted(award["reason"] for award in export["achievements"]["ledger"])
+    assert reasons == ["daily_activity", "first_lesson", "lesson_completed"]
+    assert set(export["unavailable"]) == {"exports"}
 
 
 async def test_erasure_forgets_the_account_and_reports_each_contexts_confirmation(stack: Any) -> None:
@@ -322,16 +402,13 @@ async def test_erasure_forgets_the_account_and_reports_each_contexts_confirmatio
         answer = await stack.http.get(request["statusUrl"])  # no token: the account is gone
         assert answer.status_code == 200, answer.text
         body: dict[str, Any] = answer.json()
-        states = {name: c["status"] for name, c in body["contexts"].items()}
-        return body if states["progress"] == states["chat"] == states["analytics"] == "confirmed" else None
+        done = {n for n, c in body["contexts"].items() if c["status"] == "confirmed"}
+        return body if {"progress", "chat", "achievements", "analytics"} <= done else None
 
     status = await eventually(confirmed, timeout=30, every=0.5)
-    # achievements and exports have not landed: they cannot confirm yet
+    # exports has not landed: it cannot confirm yet
     assert status["status"] == "pending"
-    assert {n for n, c in status["contexts"].items() if c["status"] == "pending"} == {
-        "achievements",
-        "exports",
-    }
+    assert {n for n, c in status["contexts"].items() if c["status"] == "pending"} == {"exports"}
     assert (await stack.http.get(f"/api/erasures/{uuid4()}")).status_code == 404
     again = await stack.http.post(
         "/api/auth/register",
@@ -349,7 +426,7 @@ async def test_a_stopped_context_leaves_its_sections_unavailable_and_the_rest_se
     body = dashboard.json()
     # the learner's page needs no analytics (its activity chart is progress's)
     assert body["stats"]["totalCourses"] == 1 and len(body["activityData"]) == 30
-    assert set(body["unavailable"]) == {"achievements"}
+    assert body["unavailable"] == {} and body["xp"] == 80
 
     path = f"/api/instructor/courses/{world.course_id}/dashboard"
     page = await stack.http.get(path, headers=world.teacher)

@@ -6,6 +6,7 @@ caller, checks roles where a route is for one role only, and turns a context tha
 down into a 503 for that request.
 """
 
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -30,6 +31,8 @@ class Route:
     limit: Literal["reads", "tracking"] = "reads"
     timeout: float | None = None
     """Read timeout for this route when longer than the default (streamed assistant replies)."""
+    announces: bool = False
+    """A successful JSON answer gains ``newAchievements``: what the learner earned since last told."""
 
 
 TEACHING = ("instructor", "admin")
@@ -55,6 +58,7 @@ ROUTES: tuple[Route, ...] = (
         "progress",
         "Report time, video and completion of a lesson",
         limit="tracking",
+        announces=True,
     ),
     Route(
         "POST",
@@ -68,6 +72,7 @@ ROUTES: tuple[Route, ...] = (
     # gamification (achievements)
     Route("GET", "/api/learner/achievements", "achievements", "Earned and locked achievements, XP, streak"),
     Route("GET", "/api/leaderboard", "achievements", "Weekly, monthly or all-time leaderboard"),
+    Route("GET", "/api/learner/xp", "achievements", "The caller's XP awards, newest first"),
     # assistant chat
     Route("GET", "/api/chat/sessions", "chat", "The caller's conversations, newest activity first"),
     Route("POST", "/api/chat/sessions", "chat", "Start a conversation about a course"),
@@ -106,6 +111,31 @@ ROUTES: tuple[Route, ...] = (
 )
 
 _PASSED_ON = {"content-type", "retry-after", "location", "cache-control"}
+ANNOUNCE_TIMEOUT = 0.5
+"""Seconds the achievements service gets to say what is new; after that the answer goes
+without (``newAchievements`` is then empty, and they are told next time or pushed on
+``/api/stream``)."""
+
+
+async def new_achievements(services: ContextServices, actor: Actor) -> list[Any]:
+    """What the learner earned and was not told yet, marked as told; [] when the achievements
+    service cannot say in time (tracking never waits on or fails for gamification)."""
+    try:
+        answer = await services.forward(
+            "achievements",
+            "POST",
+            "/api/learner/achievements/announce",
+            actor=(str(actor.user_id), actor.role),
+            params=[],
+            body=None,
+            timeout=ANNOUNCE_TIMEOUT,
+        )
+        if answer.status_code != 200:
+            return []
+        told = answer.json().get("newAchievements")
+    except (Unavailable, ValueError, AttributeError):
+        return []
+    return told if isinstance(told, list) else []
 
 
 def build_forwarding_router(services: ContextServices, limited: dict[str, Any]) -> APIRouter:
@@ -153,9 +183,21 @@ def build_forwarding_router(services: ContextServices, limited: dict[str, Any]) 
                     f"the {route.service} service broke off its answer",
                     retryAfter="5",
                 ) from exc
+            if route.announces and answer.status_code == 200:
+                content = await _with_new_achievements(content, actor)
             return Response(content, status_code=answer.status_code, headers=headers)
 
         return forward
+
+    async def _with_new_achievements(content: bytes, actor: Actor) -> bytes:
+        try:
+            body = json.loads(content)
+        except ValueError:
+            return content
+        if not isinstance(body, dict):
+            return content
+        body["newAchievements"] = await new_achievements(services, actor)
+        return json.dumps(body, separators=(",", ":")).encode()
 
     for route in ROUTES:
         router.add_api_route(
