@@ -54,6 +54,10 @@ class AchievementsApi:
         await self.publish(
             UserRegistered(user_id=learner, role="student", display_name=name, timezone=timezone)
         )
+        if timezone != "UTC":
+            # identity and progress are different topics, consumed side by side; a learner
+            # registers long before their first lesson, so the tests wait for that too
+            await self.until(learner, lambda o: o["timezone"] == timezone)
         return learner
 
     async def course(self, category: str | None = None) -> UUID:

@@ -64,6 +64,9 @@ class Runtime:
     reads: async_sessionmaker[AsyncSession]
     """Sessions without a transaction (each statement on its own): for a read that is one
     statement, two round trips fewer (no BEGIN, no ROLLBACK)."""
+    snapshots: async_sessionmaker[AsyncSession]
+    """REPEATABLE READ sessions, for a read of several statements that must agree with each
+    other (one snapshot: a handler committing meanwhile is seen by all of them or none)."""
     store: EventStore
     publisher: KafkaPublisher
     relay: OutboxRelay
@@ -128,6 +131,7 @@ class Runtime:
             engine=engine,
             sessions=sessions,
             reads=session_factory(engine.execution_options(isolation_level="AUTOCOMMIT")),
+            snapshots=session_factory(engine.execution_options(isolation_level="REPEATABLE READ")),
             store=EventStore(),
             publisher=publisher,
             relay=OutboxRelay(

@@ -25,7 +25,9 @@ def build(settings: Settings | None = None) -> FastAPI:
     )
     redis = Redis.from_url(settings.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
     leaderboards = Leaderboards(redis, prefix=settings.leaderboard_key_prefix)
-    service = AchievementsService(runtime.sessions, runtime.reads, runtime.store, leaderboards)
+    service = AchievementsService(
+        runtime.sessions, runtime.reads, runtime.snapshots, runtime.store, leaderboards
+    )
 
     async def redis_answers() -> None:
         if not await redis.ping():

@@ -60,6 +60,7 @@ class AchievementsService:
         self,
         sessions: async_sessionmaker[AsyncSession],
         reads: async_sessionmaker[AsyncSession],
+        snapshots: async_sessionmaker[AsyncSession],
         store: EventStore,
         leaderboards: Leaderboards,
         *,
@@ -67,6 +68,7 @@ class AchievementsService:
     ) -> None:
         self.sessions = sessions
         self.reads = reads
+        self.snapshots = snapshots
         self.store = store
         self.leaderboards = leaderboards
         self.state = State()
@@ -410,13 +412,17 @@ class AchievementsService:
 
     async def overview(self, actor: Actor) -> dict[str, Any]:
         """Earned achievements with dates, locked ones with progress, XP, level and streaks."""
-        async with self.reads() as session:
-            learner = await self.state.learner(session, actor.user_id) or _nobody(actor.user_id)
-            timezone = await self.time_zones.time_zone(session, actor.user_id)
-            earned = await self.state.earned(session, actor.user_id)
-            today = rules.local(self.now(), timezone).date()
-            current = rules.current_streak(learner.streak_days, learner.last_active_date, today)
-            metrics = await self.state.metrics(session, learner, current)
+        # one snapshot: an event applied meanwhile shows in the totals and the badges, or in neither
+        async with self.snapshots() as session, session.begin():
+            return await self._overview(session, actor)
+
+    async def _overview(self, session: AsyncSession, actor: Actor) -> dict[str, Any]:
+        learner = await self.state.learner(session, actor.user_id) or _nobody(actor.user_id)
+        timezone = await self.time_zones.time_zone(session, actor.user_id)
+        earned = await self.state.earned(session, actor.user_id)
+        today = rules.local(self.now(), timezone).date()
+        current = rules.current_streak(learner.streak_days, learner.last_active_date, today)
+        metrics = await self.state.metrics(session, learner, current)
         have = {row["achievement_id"]: row for row in earned}
         return {
             "earned": [
@@ -492,9 +498,11 @@ class AchievementsService:
         return {"awards": rows[:limit], "has_more": len(rows) > limit}
 
     async def export(self, actor: Actor) -> dict[str, Any]:
-        async with self.reads() as session:
-            data = await self.state.export(session, actor.user_id)
-        return {**(await self.overview(actor)), **data}
+        async with self.snapshots() as session, session.begin():
+            return {
+                **(await self._overview(session, actor)),
+                **(await self.state.export(session, actor.user_id)),
+            }
 
 
 def _nobody(learner_id: UUID) -> Learner:
