@@ -23,12 +23,11 @@ from fastapi import FastAPI
 from learnstream.chat.bootstrap import build
 from learnstream.chat.config import Settings
 from learnstream.devstack.servers import free_port, port_is_open
-from learnstream.devstack.testing import Infra, running
-from learnstream.events import DomainEvent, encode
+from learnstream.devstack.testing import Infra, publish, running
+from learnstream.events import DomainEvent
 from learnstream.events.catalog import CourseCreated, CoursePublished, LessonContentChanged
 from learnstream.events.identity import UserRegistered
 from learnstream.events.progress import EnrollmentCreated
-from learnstream.runtime.bus import KafkaPublisher
 from learnstream.runtime.settings import DEV_SERVICE_TOKEN
 
 LESSONS = {
@@ -143,15 +142,6 @@ def parse_server_sent(raw: str) -> list[tuple[str, dict[str, Any]]]:
         fields = dict(line.split(": ", 1) for line in block.split("\n"))
         events.append((fields["event"], json.loads(fields["data"])))
     return events
-
-
-async def publish(infra: Infra, *events: DomainEvent) -> None:
-    publisher = KafkaPublisher(infra.kafka_bootstrap_servers, idempotent=False, client_id="test-contexts")
-    await publisher.start()
-    try:
-        await publisher.publish([encode(event, source="/learnstream/test") for event in events])
-    finally:
-        await publisher.stop()
 
 
 @contextlib.asynccontextmanager

@@ -5,18 +5,15 @@ other learners refused, erasure; and what goes on the bus."""
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 from sqlalchemy import text
 
-from learnstream.devstack.testing import Infra
-from learnstream.events import decode
+from learnstream.devstack.testing import Infra, events_on
 from learnstream.events.identity import LearnerErasureRequested
 from learnstream.runtime.db import create_engine
 
@@ -27,27 +24,13 @@ pytestmark = pytest.mark.integration
 
 async def chat_events(infra: Infra, learner: UUID, until: str, timeout: float = 30) -> list[Any]:
     """The events on ``learnstream.chat`` about ``learner``, read until one named ``until``."""
-    consumer = AIOKafkaConsumer(
+    return await events_on(
+        infra,
         "learnstream.chat",
-        bootstrap_servers=infra.kafka_bootstrap_servers,
-        group_id=f"outside-{uuid4()}",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
+        str(learner),
+        until=lambda seen: any(e.event_name() == until for e in seen),
+        timeout=timeout,
     )
-    await consumer.start()
-    seen: list[Any] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            for records in (await consumer.getmany(timeout_ms=300)).values():
-                for record in records:
-                    if record.key == str(learner).encode():
-                        seen.append(decode(list(record.headers), record.value).event)
-            if any(e.event_name() == until for e in seen):
-                return seen
-    finally:
-        await consumer.stop()
-    raise AssertionError(f"{until} not seen; saw {[e.event_name() for e in seen]}")
 
 
 async def test_a_learner_asks_and_the_offline_assistant_answers_from_the_course(chat: ChatApi) -> None:

@@ -11,10 +11,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from learnstream.devstack.testing import Infra
-from learnstream.events import DomainEvent, encode
+from learnstream.devstack.testing import Infra, publish
+from learnstream.events import DomainEvent
 from learnstream.events.identity import LearnerErasureRequested, UserProfileChanged, UserRegistered
-from learnstream.runtime.bus import KafkaPublisher
 
 from .conftest import ProgressApi, PublishedCourse
 
@@ -23,12 +22,7 @@ pytestmark = pytest.mark.integration
 
 async def announce(infra: Infra, *events: DomainEvent) -> None:
     """Publish identity events as the gateway does."""
-    publisher = KafkaPublisher(infra.kafka_bootstrap_servers, idempotent=False, client_id="test-gateway")
-    await publisher.start()
-    try:
-        await publisher.publish([encode(event, source="/learnstream/gateway") for event in events])
-    finally:
-        await publisher.stop()
+    await publish(infra, *events, source="/learnstream/gateway")
 
 
 async def activity(progress: ProgressApi, learner: tuple[UUID, str], **params: Any) -> dict[str, Any]:

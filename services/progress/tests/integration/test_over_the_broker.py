@@ -7,17 +7,13 @@ removes the learner and is confirmed on the bus.
 
 from __future__ import annotations
 
-import time
 from uuid import UUID, uuid4
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 from sqlalchemy import text
 
-from learnstream.devstack.testing import Infra
-from learnstream.events import decode, encode
+from learnstream.devstack.testing import Infra, events_on, publish
 from learnstream.events.identity import LearnerErasureRequested
-from learnstream.runtime.bus import KafkaPublisher
 from learnstream.runtime.db import create_engine
 
 from .conftest import ProgressApi, PublishedCourse
@@ -27,30 +23,14 @@ pytestmark = pytest.mark.integration
 
 async def events_of(infra: Infra, learner: UUID, until: str, timeout: float = 30.0) -> list[str]:
     """Event names on ``learnstream.progress`` keyed by ``learner``, read until ``until`` appears."""
-    consumer = AIOKafkaConsumer(
+    seen = await events_on(
+        infra,
         "learnstream.progress",
-        bootstrap_servers=infra.kafka_bootstrap_servers,
-        group_id=f"outside-team-{uuid4()}",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
+        str(learner),
+        until=lambda events: any(e.event_name() == until for e in events),
+        timeout=timeout,
     )
-    await consumer.start()
-    seen: list[str] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            batches = await consumer.getmany(timeout_ms=500)
-            for records in batches.values():
-                for record in records:
-                    if record.key != str(learner).encode():
-                        continue
-                    envelope = decode(list(record.headers), record.value)
-                    seen.append(envelope.event.event_name())
-            if until in seen:
-                return seen
-    finally:
-        await consumer.stop()
-    raise AssertionError(f"{until} not seen within {timeout}s; saw {seen}")
+    return [event.event_name() for event in seen]
 
 
 async def test_an_outside_consumer_sees_each_fact_once(
@@ -102,13 +82,8 @@ async def test_an_erasure_request_removes_the_learner_and_is_confirmed(
         json={"courseId": str(published.id), "note": "Ask about pandas"},
     )
 
-    publisher = KafkaPublisher(infra.kafka_bootstrap_servers, idempotent=False, client_id="test-gateway")
-    await publisher.start()
-    try:
-        request = LearnerErasureRequested(user_id=learner_id, request_id=uuid4(), actor_id=learner_id)
-        await publisher.publish([encode(request, source="/learnstream/gateway")])
-    finally:
-        await publisher.stop()
+    request = LearnerErasureRequested(user_id=learner_id, request_id=uuid4(), actor_id=learner_id)
+    await publish(infra, request, source="/learnstream/gateway")
     seen = await events_of(infra, learner_id, until="LearnerProgressErased", timeout=60)
 
     assert seen[-1] == "LearnerProgressErased"

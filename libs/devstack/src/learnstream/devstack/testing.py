@@ -203,12 +203,12 @@ def unique() -> Callable[[str], str]:
     return make
 
 
-async def publish(infra: Infra, *events: DomainEvent) -> None:
+async def publish(infra: Infra, *events: DomainEvent, source: str = "/learnstream/test") -> None:
     """Publish ``events`` as the contexts that own them would (CloudEvents on their topics)."""
     publisher = KafkaPublisher(infra.kafka_bootstrap_servers, idempotent=False, client_id="test-contexts")
     await publisher.start()
     try:
-        await publisher.publish([encode(event, source="/learnstream/test") for event in events])
+        await publisher.publish([encode(event, source=source) for event in events])
     finally:
         await publisher.stop()
 
