@@ -122,6 +122,62 @@ async def test_passed_on_routes_are_documented_by_the_context_that_serves_them()
     assert "Unused" not in schemas
 
 
+def achievements_document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "paths": {
+            "/api/learner/achievements/announce": {
+                "post": {
+                    "responses": {
+                        "200": {
+                            "description": "ok",
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/AnnouncedOut"}}
+                            },
+                        }
+                    }
+                }
+            }
+        },
+        "components": {
+            "schemas": {
+                "AnnouncedOut": {
+                    "type": "object",
+                    "properties": {
+                        "newAchievements": {
+                            "type": "array",
+                            "items": {"$ref": "#/components/schemas/EarnedOut"},
+                        }
+                    },
+                },
+                "EarnedOut": {"type": "object", "properties": {"id": {"type": "string"}}},
+            }
+        },
+    }
+
+
+async def test_a_tracking_answer_is_documented_with_the_achievements_it_tells() -> None:
+    async with gateway_app({"progress": progress_document(), "achievements": achievements_document()}) as (
+        app,
+        api_docs,
+    ):
+        await api_docs.refresh()
+        document = app.openapi()
+    track = document["paths"]["/api/learner/track-lesson"]["post"]
+    schema = track["responses"]["200"]["content"]["application/json"]["schema"]
+    assert schema == {
+        "allOf": [{"$ref": "#/components/schemas/TrackOut"}, {"$ref": "#/components/schemas/AnnouncedOut"}]
+    }
+    assert {"TrackOut", "AnnouncedOut", "EarnedOut"} <= set(document["components"]["schemas"])
+    # without the achievements document the owner's schema stands alone
+    async with gateway_app({"progress": progress_document()}) as (app, api_docs):
+        await api_docs.refresh()
+        alone = app.openapi()["paths"]["/api/learner/track-lesson"]["post"]
+    assert alone["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/TrackOut"
+    }
+
+
 async def test_a_name_taken_by_another_schema_is_prefixed_and_unanswered_contexts_change_nothing() -> None:
     async with gateway_app({"progress": progress_document()}) as (app, api_docs):
         await api_docs.refresh()

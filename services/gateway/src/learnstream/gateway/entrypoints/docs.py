@@ -8,7 +8,9 @@ query parameters, the request body and the responses, with the schemas they refe
 The internal headers (``X-Actor-*``, ``X-Service-Token``) are dropped: the gateway sets
 them. A context that has not answered yet leaves its routes documented by the gateway
 alone; the job asks again every 10 s until every context answered, then every 5 minutes
-(a redeployed context may have grown its contract).
+(a redeployed context may have grown its contract). A route that adds ``newAchievements``
+to its answer (``Route.announces``) documents its 200 answer as the owner's schema and
+achievements' ``AnnouncedOut`` together (``allOf``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ log = logging.getLogger(__name__)
 _PARAM = re.compile(r"\{[^}]+\}")
 _INTERNAL_HEADERS = {"x-actor-id", "x-actor-role", "x-service-token"}
 _REF = "#/components/schemas/"
+_ANNOUNCE = ("achievements", "/api/learner/achievements/announce", "POST")
 
 
 def _shape(path: str) -> str:
@@ -130,7 +133,23 @@ class ApiDocs:
             if "requestBody" in theirs:
                 operation["requestBody"] = theirs["requestBody"]
             operation["responses"] = {**operation.get("responses", {}), **theirs.get("responses", {})}
+            if route.announces:
+                self._add_announced(operation, schemas)
         return merged
+
+    def _add_announced(self, operation: dict[str, Any], schemas: dict[str, Any]) -> None:
+        """The 200 answer's schema becomes the owner's and achievements' announcement together."""
+        service, path, method = _ANNOUNCE
+        upstream = self.upstream.get(service)
+        announce = self._operation(upstream, path, method) if upstream is not None else None
+        ok = operation.get("responses", {}).get("200", {}).get("content", {}).get("application/json")
+        if announce is None or ok is None or "schema" not in ok:
+            return
+        told = announce.get("responses", {}).get("200", {}).get("content", {}).get("application/json", {})
+        if "schema" not in told:
+            return
+        names = self._adopt_schemas(upstream or {}, service, _refs(told["schema"]), schemas)
+        ok["schema"] = {"allOf": [ok["schema"], _renamed(told["schema"], names)]}
 
     @staticmethod
     def _operation(document: dict[str, Any], path: str, method: str) -> dict[str, Any] | None:
