@@ -41,14 +41,20 @@ class LearnerTimeZones:
     async def forget(self, session: AsyncSession, learner_id: UUID) -> None:
         await session.execute(text("DELETE FROM learner_time_zones WHERE learner_id = :l"), {"l": learner_id})
 
+    async def keep(self, session: AsyncSession, event: UserRegistered | UserProfileChanged) -> None:
+        """Keep the time zone an identity event carries (a profile change may carry none)."""
+        if event.timezone is not None:
+            await self.remember(session, event.user_id, event.timezone, event.occurred_at)
+
     def follow(self, consumer: EventConsumer) -> None:
-        """Keep the time zone of every registration and profile change, in the handler's transaction."""
+        """Keep the time zone of every registration and profile change, in the handler's
+        transaction. A service that reacts to these events itself registers its own handlers
+        (a consumer has one per type) and calls :meth:`keep` from them."""
 
         @consumer.on(UserRegistered)
         async def registered(event: UserRegistered, ctx: HandlerContext) -> None:
-            await self.remember(ctx.session, event.user_id, event.timezone, event.occurred_at)
+            await self.keep(ctx.session, event)
 
         @consumer.on(UserProfileChanged)
         async def profile_changed(event: UserProfileChanged, ctx: HandlerContext) -> None:
-            if event.timezone is not None:
-                await self.remember(ctx.session, event.user_id, event.timezone, event.occurred_at)
+            await self.keep(ctx.session, event)

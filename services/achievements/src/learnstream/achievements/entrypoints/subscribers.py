@@ -87,13 +87,12 @@ def register(consumer: EventConsumer, service: AchievementsService) -> None:
 
     @consumer.on(UserRegistered)
     async def registered(event: UserRegistered, ctx: HandlerContext) -> None:
-        await service.time_zones.remember(ctx.session, event.user_id, event.timezone, event.occurred_at)
+        await service.time_zones.keep(ctx.session, event)
         await service.state.keep_display_name(ctx.session, event.user_id, event.display_name)
 
     @consumer.on(UserProfileChanged)
     async def profile_changed(event: UserProfileChanged, ctx: HandlerContext) -> None:
-        if event.timezone is not None:
-            await service.time_zones.remember(ctx.session, event.user_id, event.timezone, event.occurred_at)
+        await service.time_zones.keep(ctx.session, event)
         if event.display_name is not None:
             await service.state.keep_display_name(ctx.session, event.user_id, event.display_name)
 

@@ -99,14 +99,10 @@ class AchievementsService:
         activated, _ = await self.state.add_to_day(
             session, learner_id, at.date(), lessons=1, active_seconds=rules.ACTIVE_DAY_SECONDS
         )
-
-        def award(key: str, reason: str, amount: int) -> Award:
-            return Award(key, reason, amount, event.event_id, course_id, event.occurred_at)
-
         awards = [
-            award(f"lesson_completed:{lesson_id}", "lesson_completed", rules.XP_LESSON_COMPLETED),
-            award("first_lesson", "first_lesson", rules.XP_FIRST_LESSON),
-            award(f"daily_activity:{at.date().isoformat()}", "daily_activity", rules.XP_DAILY_ACTIVITY),
+            _award(event, course_id, "lesson_completed", rules.XP_LESSON_COMPLETED, lesson_id),
+            _award(event, course_id, "first_lesson", rules.XP_FIRST_LESSON),
+            _award(event, course_id, "daily_activity", rules.XP_DAILY_ACTIVITY, at.date()),
         ]
         return await self._settle(
             session,
@@ -136,27 +132,9 @@ class AchievementsService:
         )
         awards = []
         if passed:
-            awards.append(
-                Award(
-                    f"quiz_passed:{quiz_id}",
-                    "quiz_passed",
-                    rules.XP_QUIZ_PASSED,
-                    event.event_id,
-                    course_id,
-                    event.occurred_at,
-                )
-            )
+            awards.append(_award(event, course_id, "quiz_passed", rules.XP_QUIZ_PASSED, quiz_id))
         if score >= 100:
-            awards.append(
-                Award(
-                    f"perfect_quiz:{quiz_id}",
-                    "perfect_quiz",
-                    rules.XP_PERFECT_QUIZ,
-                    event.event_id,
-                    course_id,
-                    event.occurred_at,
-                )
-            )
+            awards.append(_award(event, course_id, "perfect_quiz", rules.XP_PERFECT_QUIZ, quiz_id))
         return await self._settle(
             session,
             learner,
@@ -173,16 +151,7 @@ class AchievementsService:
         learner = await self.state.lock(session, learner_id)
         if not await self.state.complete_course(session, learner_id, course_id, event.occurred_at, days):
             return Outcome([], [])
-        awards = [
-            Award(
-                f"course_completed:{course_id}",
-                "course_completed",
-                rules.XP_COURSE_COMPLETED,
-                event.event_id,
-                course_id,
-                event.occurred_at,
-            )
-        ]
+        awards = [_award(event, course_id, "course_completed", rules.XP_COURSE_COMPLETED, course_id)]
         return await self._settle(
             session,
             learner,
@@ -503,6 +472,15 @@ class AchievementsService:
                 **(await self._overview(session, actor)),
                 **(await self.state.export(session, actor.user_id)),
             }
+
+
+def _award(
+    event: DomainEvent, course_id: UUID | None, reason: str, amount: int, subject: object = None
+) -> Award:
+    """An award caused by ``event``; its ledger key is the reason and, when the rule pays once
+    per something (a lesson, a quiz, a day), that something: ``lesson_completed:<lesson id>``."""
+    key = reason if subject is None else f"{reason}:{subject}"
+    return Award(key, reason, amount, event.event_id, course_id, event.occurred_at)
 
 
 def _nobody(learner_id: UUID) -> Learner:
