@@ -25,14 +25,13 @@ from typing import Any
 from fastapi import FastAPI
 
 from learnstream.gateway.adapters.services import ContextServices, Unavailable
-from learnstream.gateway.entrypoints.routes import ROUTES
+from learnstream.gateway.entrypoints.routes import ANNOUNCE, ROUTES
 
 log = logging.getLogger(__name__)
 
 _PARAM = re.compile(r"\{[^}]+\}")
 _INTERNAL_HEADERS = {"x-actor-id", "x-actor-role", "x-service-token"}
 _REF = "#/components/schemas/"
-_ANNOUNCE = ("achievements", "/api/learner/achievements/announce", "POST")
 
 
 def _shape(path: str) -> str:
@@ -139,7 +138,7 @@ class ApiDocs:
 
     def _add_announced(self, operation: dict[str, Any], schemas: dict[str, Any]) -> None:
         """The 200 answer's schema becomes the owner's and achievements' announcement together."""
-        service, path, method = _ANNOUNCE
+        service, method, path = ANNOUNCE
         upstream = self.upstream.get(service)
         announce = self._operation(upstream, path, method) if upstream is not None else None
         ok = operation.get("responses", {}).get("200", {}).get("content", {}).get("application/json")

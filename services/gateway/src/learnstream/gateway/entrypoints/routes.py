@@ -111,6 +111,8 @@ ROUTES: tuple[Route, ...] = (
 )
 
 _PASSED_ON = {"content-type", "retry-after", "location", "cache-control"}
+ANNOUNCE = ("achievements", "POST", "/api/learner/achievements/announce")
+"""Where the gateway asks what the learner earned since last told (service, method, path)."""
 ANNOUNCE_TIMEOUT = 0.5
 """Seconds the achievements service gets to say what is new; after that the answer goes
 without (``newAchievements`` is then empty, and they are told next time or pushed on
@@ -122,9 +124,7 @@ async def new_achievements(services: ContextServices, actor: Actor) -> list[Any]
     service cannot say in time (tracking never waits on or fails for gamification)."""
     try:
         answer = await services.forward(
-            "achievements",
-            "POST",
-            "/api/learner/achievements/announce",
+            *ANNOUNCE,
             actor=(str(actor.user_id), actor.role),
             params=[],
             body=None,
