@@ -3,6 +3,7 @@ in-memory fake of the one edge the runtime has besides PostgreSQL (the Kafka pro
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 
 import pytest
@@ -26,11 +27,13 @@ class RecordingPublisher:
     def __init__(self) -> None:
         self.records: list[KafkaRecord] = []
         self.fail_with: Exception | None = None
+        self.published = asyncio.Event()
 
     async def publish(self, records: Sequence[KafkaRecord]) -> None:
         if self.fail_with is not None:
             raise self.fail_with
         self.records.extend(records)
+        self.published.set()
 
     def topics(self) -> list[str]:
         return [record.topic for record in self.records]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 
 import pytest
@@ -162,3 +163,55 @@ async def test_a_cancelled_relay_stops_even_when_its_cancellation_became_an_erro
     done, _ = await asyncio.wait({running}, timeout=5)
     assert done == {running}, "the relay went on after it was cancelled"
     assert running.cancelled() or isinstance(running.exception(), RuntimeError)
+
+
+async def test_a_commit_in_the_same_process_wakes_the_idle_relay(engine: AsyncEngine, publisher) -> None:  # type: ignore[no-untyped-def]
+    """Without the wake the relay would sleep its whole idle interval (an hour here)."""
+    relay = OutboxRelay(engine, publisher, source="/test", idle_interval=3600)
+    store = EventStore()
+    store.on_commit(relay.wake)
+    running = asyncio.create_task(relay.run())
+    try:
+        await asyncio.sleep(0.2)  # the relay found nothing and sleeps
+        user = uuid.uuid4()
+        event = UserRegistered(user_id=user, role="student", display_name="A", timezone="UTC")
+        async with session_factory(engine)() as session, session.begin():
+            await store.append(session, f"user-{user}", 0, [event])
+        await asyncio.wait_for(publisher.published.wait(), 30)
+        assert ids_published(publisher) == [event.event_id]
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+
+
+async def test_a_rolled_back_append_does_not_wake_the_relay(engine: AsyncEngine) -> None:
+    woken: list[str] = []
+    store = EventStore()
+    store.on_commit(lambda: woken.append("woken"))
+    user = uuid.uuid4()
+    event = UserRegistered(user_id=user, role="student", display_name="A", timezone="UTC")
+    async with session_factory(engine)() as session:
+        async with session.begin():
+            await store.append(session, f"user-{user}", 0, [event])
+            await session.rollback()
+        assert woken == []
+        async with session.begin():
+            await store.append(session, f"user-{user}", 0, [event])
+        assert woken == ["woken"]
+
+
+async def test_events_another_process_wrote_go_out_after_the_idle_interval(
+    engine: AsyncEngine, publisher
+) -> None:  # type: ignore[no-untyped-def]
+    relay = OutboxRelay(engine, publisher, source="/test", idle_interval=0.2)
+    running = asyncio.create_task(relay.run())
+    try:
+        await asyncio.sleep(0.1)
+        event = await register_one_learner(engine)  # a store that does not wake this relay
+        await asyncio.wait_for(publisher.published.wait(), 30)
+        assert ids_published(publisher) == [event.event_id]
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running

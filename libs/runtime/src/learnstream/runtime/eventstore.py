@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from opentelemetry import propagate
+from sqlalchemy import event as sa_event
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -66,9 +67,27 @@ class EventStore:
 
     def __init__(self, projectors: Sequence[Projector] = ()) -> None:
         self._projectors = list(projectors)
+        self._committed: list[Callable[[], None]] = []
 
     def add_projector(self, projector: Projector) -> None:
         self._projectors.append(projector)
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` after each transaction that appended events has committed.
+
+        The outbox relay of the same process is woken this way instead of polling the
+        table; writes of other processes reach it through its slower fallback poll.
+        """
+        self._committed.append(callback)
+
+    def _tell_when_committed(self, session: AsyncSession) -> None:
+        sync = session.sync_session
+        if self._committed and not sa_event.contains(sync, "after_commit", self._after_commit):
+            sa_event.listen(sync, "after_commit", self._after_commit)
+
+    def _after_commit(self, _session: object) -> None:
+        for callback in self._committed:
+            callback()
 
     async def version(self, session: AsyncSession, stream_id: str) -> int:
         """The stream's current version: 0 when it has no events."""
@@ -132,6 +151,7 @@ class EventStore:
                 # aborted, so the caller reloads in a new one
                 raise ConcurrencyError(stream_id, expected_version, None) from exc
             raise
+        self._tell_when_committed(session)
         positions = dict(sorted((version, position) for position, version in result))
         stored = [
             StoredEvent(int(positions[version]), stream_id, version, event, meta)

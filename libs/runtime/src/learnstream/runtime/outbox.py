@@ -16,6 +16,16 @@ replicas of a service can all run the relay and a dead one leaves nothing held.
 A crash between the broker's ack and the ``published_at`` update republishes a
 batch: delivery is at least once and consumers dedupe by event id. A long-running
 transaction anywhere on the PostgreSQL server holds the relay back until it ends.
+
+Waking. The event store tells the relay of its own process when a transaction that
+appended events has committed (:meth:`OutboxRelay.wake`); the relay then waits a few
+milliseconds so that commits arriving together go out as one batch, and publishes.
+While committed rows are still waiting (held back by an older transaction, or another
+replica is publishing) it looks again every ``poll_interval``; with nothing waiting it
+sleeps until woken, or ``idle_interval`` at most, which picks up rows written by other
+processes. Polling the table ten times a second in each of six idle services cost
+more CPU than the broker (``bench/README.md``); PostgreSQL's ``NOTIFY`` would wake
+replicas too, but it serialises the commits of every notifying transaction on the server.
 """
 
 from __future__ import annotations
@@ -64,12 +74,21 @@ class OutboxRelay:
         source: str,
         batch_size: int = 500,
         poll_interval: float = 0.1,
+        idle_interval: float = 2.0,
+        linger: float = 0.005,
     ) -> None:
         self._engine = engine
         self._publisher = publisher
         self._source = source
         self._batch_size = batch_size
         self._poll_interval = poll_interval
+        self._idle_interval = idle_interval
+        self._linger = linger
+        self._committed = asyncio.Event()
+
+    def wake(self) -> None:
+        """Events were committed: publish them now rather than at the next poll."""
+        self._committed.set()
 
     async def publish_pending(self) -> int:
         """Publish everything publishable now; return how many (0 if another relay leads)."""
@@ -142,16 +161,19 @@ class OutboxRelay:
         """Relay for ever, publishing as events commit; survive broker and database outages."""
         replay_checked = log_is_empty is None
         while True:
+            # cleared before looking, so a commit while this pass runs wakes the next one
+            self._committed.clear()
             try:
                 if not replay_checked and log_is_empty is not None:
                     await self.replay_if_broker_forgot(log_is_empty)
                     replay_checked = True
                 await self.publish_pending()
                 async with self._engine.connect() as conn:
-                    pending = await conn.scalar(
-                        text("SELECT count(*) FROM event_store WHERE published_at IS NULL")
+                    pending = int(
+                        await conn.scalar(text("SELECT count(*) FROM event_store WHERE published_at IS NULL"))
+                        or 0
                     )
-                PENDING.set(int(pending or 0))
+                PENDING.set(pending)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -163,7 +185,15 @@ class OutboxRelay:
                     log.exception("outbox relay failed; retrying")
                 await asyncio.sleep(1.0)
                 continue
-            await asyncio.sleep(self._poll_interval)
+            if pending:
+                await asyncio.sleep(self._poll_interval)
+            else:
+                await self._until_woken()
+
+    async def _until_woken(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._committed.wait(), self._idle_interval)
+            await asyncio.sleep(self._linger)
 
     async def _next_batch(self, conn: AsyncConnection) -> RelayBatch:
         rows = await conn.execute(

@@ -126,21 +126,25 @@ class Runtime:
         migrations = package_migrations("learnstream.runtime")
         for package in migration_packages:
             migrations += package_migrations(package)
+        relay = OutboxRelay(
+            engine,
+            publisher,
+            source=settings.source,
+            batch_size=settings.outbox_batch_size,
+            poll_interval=settings.outbox_poll_interval_seconds,
+            idle_interval=settings.outbox_idle_poll_seconds,
+        )
+        store = EventStore()
+        store.on_commit(relay.wake)
         return cls(
             settings=settings,
             engine=engine,
             sessions=sessions,
             reads=session_factory(engine.execution_options(isolation_level="AUTOCOMMIT")),
             snapshots=session_factory(engine.execution_options(isolation_level="REPEATABLE READ")),
-            store=EventStore(),
+            store=store,
             publisher=publisher,
-            relay=OutboxRelay(
-                engine,
-                publisher,
-                source=settings.source,
-                batch_size=settings.outbox_batch_size,
-                poll_interval=settings.outbox_poll_interval_seconds,
-            ),
+            relay=relay,
             consumer=EventConsumer(
                 settings.service_name,
                 sessions,

@@ -62,7 +62,17 @@ class ServiceSettings(BaseSettings):
         default="console", description="console for people, json for log collectors."
     )
     outbox_poll_interval_seconds: float = Field(
-        default=0.1, gt=0, description="How often the outbox relay looks for new events."
+        default=0.1,
+        gt=0,
+        description="How often the outbox relay looks again while committed events wait to go out.",
+    )
+    outbox_idle_poll_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description=(
+            "Longest the idle outbox relay sleeps: a commit in the same process wakes it at "
+            "once; this picks up events other processes wrote."
+        ),
     )
     outbox_batch_size: int = Field(default=500, ge=1, description="Events the relay sends at once.")
     consumer_max_attempts: int = Field(
