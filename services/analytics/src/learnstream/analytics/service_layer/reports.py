@@ -4,6 +4,6 @@
 from __future__ import annotations
 
 from learnstream.analytics.service_layer.base import Course, Thresholds
-from learnstream.analytics.service_layer.platform import Reports
+from learnstream.analytics.service_layer.rows import Reports
 
 __all__ = ["Course", "Reports", "Thresholds"]
