@@ -1,17 +1,16 @@
-"""The gateway with the progress, chat, achievements and analytics services behind it, as
-real HTTP servers.
-
-The exports service has not landed yet: its URL points at a port where nothing listens,
-so the gateway sees it as unavailable, as it would in production while it is down. Chat
-runs its offline course-notes assistant.
+"""The gateway with the progress, chat, achievements, analytics and exports services
+behind it, as real HTTP servers. Chat runs its offline course-notes assistant; exports
+keeps its files in a temporary directory.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -27,6 +26,8 @@ from learnstream.chat.bootstrap import build as build_chat
 from learnstream.chat.config import Settings as ChatSettings
 from learnstream.devstack.servers import free_port
 from learnstream.devstack.testing import Infra
+from learnstream.exports.bootstrap import build as build_exports
+from learnstream.exports.config import Settings as ExportsSettings
 from learnstream.gateway.bootstrap import build as build_gateway
 from learnstream.gateway.config import Settings as GatewaySettings
 from learnstream.progress.bootstrap import build as build_progress
@@ -67,8 +68,8 @@ class Stack:
 
 
 async def start_stack(infra: Infra, clickhouse_url: str, **gateway: Any) -> Stack:
-    ports = {name: free_port() for name in ("gateway", "progress", "chat", "achievements", "analytics")}
-    nowhere = f"http://127.0.0.1:{free_port()}"
+    names = ("gateway", "progress", "chat", "achievements", "analytics", "exports")
+    ports = {name: free_port() for name in names}
     common = {"env": "test", "kafka_bootstrap_servers": infra.kafka_bootstrap_servers}
     progress = build_progress(
         ProgressSettings(
@@ -108,6 +109,17 @@ async def start_stack(infra: Infra, clickhouse_url: str, **gateway: Any) -> Stac
             projection_max_wait_ms=50,
         )
     )
+    exports = build_exports(
+        ExportsSettings(
+            **common,
+            service_name=f"exports-{uuid4().hex[:8]}",
+            database_url=await infra.new_database("exports"),
+            analytics_url=f"http://127.0.0.1:{ports['analytics']}",
+            public_base_url=f"http://127.0.0.1:{ports['gateway']}",
+            export_storage_dir=Path(tempfile.mkdtemp(prefix="learnstream-exports-")),
+            outbox_poll_interval_seconds=0.05,
+        )
+    )
     settings = GatewaySettings(
         **common,
         service_name=f"gateway-{uuid4().hex[:8]}",
@@ -117,7 +129,7 @@ async def start_stack(infra: Infra, clickhouse_url: str, **gateway: Any) -> Stac
         analytics_url=f"http://127.0.0.1:{ports['analytics']}",
         chat_url=f"http://127.0.0.1:{ports['chat']}",
         achievements_url=f"http://127.0.0.1:{ports['achievements']}",
-        exports_url=nowhere,
+        exports_url=f"http://127.0.0.1:{ports['exports']}",
         outbox_poll_interval_seconds=0.05,
         **gateway,
     )
@@ -127,13 +139,14 @@ async def start_stack(infra: Infra, clickhouse_url: str, **gateway: Any) -> Stac
     stack.servers["chat"] = await serve(chat, ports["chat"])
     stack.servers["achievements"] = await serve(achievements, ports["achievements"])
     stack.servers["analytics"] = await serve(analytics, ports["analytics"])
+    stack.servers["exports"] = await serve(exports, ports["exports"])
     stack.servers["gateway"] = await serve(build_gateway(settings), ports["gateway"])
     return stack
 
 
 async def stop_stack(stack: Stack) -> None:
     await stack.http.aclose()
-    for name in ("gateway", "analytics", "achievements", "chat", "progress"):
+    for name in ("gateway", "exports", "analytics", "achievements", "chat", "progress"):
         if name in stack.servers:
             await stack.stop(name)
 
@@ -182,7 +195,7 @@ async def warm_up(stack: Stack, timeout: float = 180.0) -> None:
     while True:
         status = (await stack.http.get(erased["statusUrl"])).json()
         confirmed = {n for n, c in status["contexts"].items() if c["status"] == "confirmed"}
-        if {"progress", "chat", "achievements", "analytics"} <= confirmed:
+        if {"progress", "chat", "achievements", "analytics", "exports"} <= confirmed:
             return
         assert loop.time() < deadline, f"the stack did not catch up with the broker: {status}"
         await asyncio.sleep(1.0)

@@ -118,6 +118,10 @@ def service_env(
             "LEARNSTREAM_REDIS_URL": redis.url,
             "LEARNSTREAM_CLICKHOUSE_URL": f"chdb://{(data_dir / 'clickhouse').absolute()}",
             "LEARNSTREAM_ANALYST_HTTP_PORT": str(analyst_port),
+            # exports: files, the mail outbox and the links clients follow to the gateway
+            "LEARNSTREAM_EXPORT_STORAGE_DIR": str((data_dir / "exports").absolute()),
+            "LEARNSTREAM_MAIL_OUTBOX_DIR": str((data_dir / "outbox").absolute()),
+            "LEARNSTREAM_PUBLIC_BASE_URL": f"http://{HOST}:{ports['gateway']}",
             "PYTHONUNBUFFERED": "1",
         }
     )

@@ -6,6 +6,7 @@ requester's notifications and the export audit. All are keyed by the requester i
 
 from __future__ import annotations
 
+from datetime import date
 from typing import ClassVar, Literal
 from uuid import UUID
 
@@ -48,6 +49,21 @@ class ExportRequested(ExportsEvent):
     course_id: UUID | None = Field(
         default=None, description="The course exported, or null for all the requester may see."
     )
+    requester_role: Literal["student", "instructor", "admin"] = Field(
+        default="instructor", description="The requester's role when asking (the data is fetched as them)."
+    )
+    sections: list[str] = Field(
+        default_factory=list,
+        description="A course report's sections, in report order (empty for other types).",
+        examples=[["summary", "students", "funnel"]],
+    )
+    start_date: date | None = Field(default=None, description="First local day of the range, if any.")
+    end_date: date | None = Field(default=None, description="Last local day of the range, if any.")
+    filters: dict[str, str] = Field(
+        default_factory=dict,
+        description="A creator export's filters as given (status, progress, search, courseId, period).",
+        examples=[{"status": "active"}],
+    )
 
 
 class ExportCompleted(ExportsEvent):
@@ -59,6 +75,12 @@ class ExportCompleted(ExportsEvent):
     expires_at: AwareDatetime = Field(
         description="When the file is deleted and the download link stops working.",
         examples=["2026-11-23T09:15:30.125Z"],
+    )
+    file_name: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="The name to download the file as; its extension: csv, zip, json, xlsx or pdf.",
+        examples=["python-101-report-2026-11-22.xlsx"],
     )
 
 

@@ -1,25 +1,67 @@
-"""Wires the exports service: settings, runtime, routes and subscribers."""
+"""Wires the exports service: settings, runtime, analytics client, storage, service layer,
+routes, subscribers and the cleanup of expired files."""
 
 from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
 
 from fastapi import FastAPI
 
 from learnstream.exports import __doc__ as _PACKAGE_DOC
+from learnstream.exports.adapters import jobs
+from learnstream.exports.adapters.analytics import AnalyticsClient
+from learnstream.exports.adapters.storage import LocalStorage
 from learnstream.exports.config import Settings
 from learnstream.exports.entrypoints import http, subscribers
+from learnstream.exports.service_layer.services import ExportService
 from learnstream.runtime.service import Runtime, create_app
 
 _DESCRIPTION = (_PACKAGE_DOC or "").strip()
+log = logging.getLogger(__name__)
 
 
 def build(settings: Settings | None = None) -> FastAPI:
     """The exports service's ASGI app."""
     settings = settings or Settings()
     runtime = Runtime.build(settings, migration_packages=["learnstream.exports"], publishes=["exports"])
-    subscribers.register(runtime.consumer)
-    return create_app(
+    runtime.store.add_projector(jobs.project)
+    token = settings.service_token.get_secret_value()
+    analytics = AnalyticsClient(
+        settings.analytics_url, service_token=token, timeout=settings.export_fetch_timeout_seconds
+    )
+    storage = LocalStorage(settings.export_storage_dir)
+    service = ExportService(
+        runtime.sessions,
+        runtime.store,
+        analytics,
+        storage,
+        signing_key=settings.export_signing_key.get_secret_value().encode(),
+        public_base_url=settings.public_base_url,
+        link_ttl=timedelta(hours=settings.export_link_ttl_hours),
+    )
+
+    async def storage_writable() -> None:
+        await asyncio.to_thread(storage.prepare)
+
+    async def clean_up() -> None:
+        while True:
+            deleted = await service.clean_up()
+            if deleted:
+                log.info("expired exports deleted", extra={"count": deleted})
+            await asyncio.sleep(settings.export_cleanup_interval_seconds)
+
+    runtime.checks["storage"] = storage_writable
+    runtime.on_shutdown.append(analytics.close)
+    runtime.background.append(clean_up)
+    subscribers.register(runtime.consumer, service, runtime.store)
+    app = create_app(
         runtime,
         title="Learnstream exports service",
         description=_DESCRIPTION,
-        routers=[http.router],
+        routers=[http.build_router(service, token)],
     )
+    http.install_error_handlers(app)
+    app.state.exports = service
+    return app

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
 
 from learnstream.runtime.settings import SERVICE_PORTS, ServiceSettings
+
+DEV_SIGNING_KEY = "dev-export-signing-key-not-for-production"
+
+
+def _local(service: str) -> str:
+    return f"http://127.0.0.1:{SERVICE_PORTS[service]}"
 
 
 class Settings(ServiceSettings):
@@ -12,3 +20,37 @@ class Settings(ServiceSettings):
 
     service_name: str = Field(default="exports", description="This service's name.")
     http_port: int = Field(default=SERVICE_PORTS["exports"], description="Port of the HTTP server.")
+    analytics_url: str = Field(
+        default=_local("analytics"), description="Analytics service base URL (the exports' data)."
+    )
+    public_base_url: str = Field(
+        default=_local("gateway"),
+        description="Where clients reach the gateway; download links start with it.",
+    )
+    export_storage_dir: Path = Field(
+        default=Path(".learnstream/exports"), description="Directory the produced files are kept in."
+    )
+    export_signing_key: SecretStr = Field(
+        default=SecretStr(DEV_SIGNING_KEY), description="HMAC key that signs download links."
+    )
+    export_link_ttl_hours: float = Field(
+        default=24.0, gt=0, le=24 * 30, description="How long a download link (and its file) lives."
+    )
+    export_cleanup_interval_seconds: float = Field(
+        default=300.0, gt=0, description="How often expired files are deleted."
+    )
+    export_fetch_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="How long one data request to analytics may take."
+    )
+    mail_outbox_dir: Path = Field(
+        default=Path(".learnstream/outbox"),
+        description="Where the default mail adapter writes messages (one .eml file each).",
+    )
+
+    @model_validator(mode="after")
+    def _no_dev_key_in_production(self) -> Settings:
+        if not self.is_dev and self.export_signing_key.get_secret_value() == DEV_SIGNING_KEY:
+            raise ValueError(
+                "LEARNSTREAM_EXPORT_SIGNING_KEY is the dev placeholder; set a real secret outside dev"
+            )
+        return self

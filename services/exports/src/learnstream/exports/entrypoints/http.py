@@ -1,7 +1,143 @@
-"""HTTP routes of the exports service."""
+"""HTTP routes of the exports service, on the gateway's paths (``spec/API.md``, exports).
 
-from __future__ import annotations
+The gateway forwards them with the caller in ``X-Actor-Id`` / ``X-Actor-Role`` next to its
+service credential. An export is its requester's (and admins'): someone else's and an
+unknown one both answer 404. The download route takes no actor: the signed link is the
+permission, so a browser can follow it.
+"""
 
-from fastapi import APIRouter
+from typing import Annotated, Any
+from uuid import UUID
 
-router = APIRouter(tags=["exports"])
+from fastapi import APIRouter, Body, FastAPI, Query, Request
+from fastapi.responses import FileResponse, JSONResponse
+
+from learnstream.exports.domain.exports import (
+    COURSE_SECTIONS,
+    CREATOR_TYPES,
+    FORMATS,
+    InvalidExport,
+    course_export,
+    creator_export,
+)
+from learnstream.exports.service_layer.services import ExportNotFound, ExportService
+from learnstream.runtime.actors import Actor, actor_dependency, require_service_token
+from learnstream.runtime.problems import problem_response
+
+COURSE_EXAMPLE = {
+    "format": "xlsx",
+    "sections": ["summary", "students", "funnel"],
+    "dateRange": {"start": "2026-11-01", "end": "2026-11-30"},
+}
+CREATOR_EXAMPLE = {"type": "students", "format": "csv", "filters": {"status": "active"}}
+QUEUED: dict[int | str, dict[str, Any]] = {
+    202: {"description": "Queued: follow statusUrl (or `GET /api/exports/{exportId}`) until it is completed."}
+}
+
+
+def build_router(service: ExportService, service_token: str) -> APIRouter:
+    router = APIRouter(tags=["exports"])
+    CurrentActor = Annotated[Actor, actor_dependency(service_token)]
+
+    @router.post(
+        "/api/instructor/courses/{course_id}/export",
+        status_code=202,
+        responses=QUEUED,
+        summary="Export a course's report",
+    )
+    async def export_course(
+        course_id: UUID,
+        actor: CurrentActor,
+        body: Annotated[
+            dict[str, Any],
+            Body(
+                description=f"format: {', '.join(FORMATS)}; sections (default all): "
+                f"{', '.join(COURSE_SECTIONS)}; dateRange {{start, end}} local days (default all time).",
+                examples=[COURSE_EXAMPLE],
+            ),
+        ],
+    ) -> dict[str, Any]:
+        """Queue a report of one of the caller's courses; it is produced in the background."""
+        return await service.request(actor, course_export(course_id, body))
+
+    @router.post(
+        "/api/creator/export", status_code=202, responses=QUEUED, summary="Export across your courses"
+    )
+    async def export_creator(
+        actor: CurrentActor,
+        body: Annotated[
+            dict[str, Any],
+            Body(
+                description=f"type: {', '.join(CREATOR_TYPES)}; format: {', '.join(FORMATS)}; "
+                "filters by type "
+                "(students: status, progress, search; progress and videos: courseId; chat and quiz_results: "
+                "courseId, startDate, endDate; analytics: period).",
+                examples=[CREATOR_EXAMPLE],
+            ),
+        ],
+    ) -> dict[str, Any]:
+        """Queue an export of one kind of rows across all the caller's courses."""
+        return await service.request(actor, creator_export(body))
+
+    @router.get("/api/exports")
+    async def history(
+        actor: CurrentActor,
+        requester_id: Annotated[
+            UUID | None, Query(alias="requesterId", description="Admins: whose exports (default: yours).")
+        ] = None,
+        everyone: Annotated[bool, Query(alias="all", description="Admins: everyone's exports.")] = False,
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    ) -> dict[str, Any]:
+        """The export audit log, newest first: what, filters, format, size, status and times."""
+        return await service.history(
+            actor, requester_id=requester_id, everyone=everyone, limit=limit, offset=offset
+        )
+
+    @router.get("/api/me/data-export")
+    async def data_export(actor: CurrentActor) -> dict[str, Any]:
+        """The caller's exports as the audit log holds them (the gateway's data export gathers it)."""
+        return {"exports": await service.all_of(actor.user_id)}
+
+    @router.get("/api/exports/{export_id}")
+    async def status(export_id: UUID, actor: CurrentActor) -> dict[str, Any]:
+        """An export's status; once completed, its signed download link, size and expiry."""
+        return await service.status(actor, export_id)
+
+    @router.get(
+        "/api/exports/{export_id}/download",
+        dependencies=[require_service_token(service_token)],
+        response_class=FileResponse,
+        responses={
+            403: {"description": "The link was changed or has expired."},
+            410: {"description": "The file is gone."},
+        },
+    )
+    async def download(
+        export_id: UUID,
+        expires: Annotated[int, Query(description="Expiry of the link, epoch seconds.")],
+        signature: Annotated[str, Query(max_length=100, description="The link's signature.")],
+    ) -> FileResponse:
+        """The export's file, for a link signed by this service and not expired."""
+        found = await service.download(export_id, expires, signature)
+        return FileResponse(
+            found.path,
+            media_type=found.media_type,
+            filename=found.file_name,
+            headers={"Cache-Control": "private, no-store"},
+        )
+
+    return router
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(InvalidExport)
+    async def invalid(request: Request, exc: InvalidExport) -> JSONResponse:
+        error: dict[str, Any] = {"field": exc.field, "message": exc.message}
+        if exc.allowed is not None:
+            error["allowed"] = list(exc.allowed)
+        return problem_response(422, "Invalid export", exc.message, instance=request.url.path, errors=[error])
+
+    @app.exception_handler(ExportNotFound)
+    async def not_found(request: Request, exc: ExportNotFound) -> JSONResponse:
+        return problem_response(404, "Not found", str(exc), instance=request.url.path)

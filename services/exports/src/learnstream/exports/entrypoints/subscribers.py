@@ -1,9 +1,59 @@
-"""Events the exports service reacts to, registered on the runtime's idempotent consumer."""
+"""Events the exports service reacts to, registered on the runtime's idempotent consumer.
+
+From its own topic: ``ExportRequested``, which the worker produces (this is the export
+job queue; a redelivered request that was finished already does nothing). From the
+catalog: each course's owner, title and status, so a request for someone else's course
+is refused at once. From identity: erasure requests.
+
+Failure policy: the runtime's (inbox dedup in the handler's transaction; bounded retries
+with backoff, then ``<topic>.dlq``; a store outage is redelivered, never dead-lettered).
+A failing export is not a failing handler: it ends as ``ExportFailed`` with the reason.
+"""
 
 from __future__ import annotations
 
-from learnstream.runtime.consumer import EventConsumer
+import logging
+
+from learnstream.events.catalog import (
+    CatalogEvent,
+    CourseArchived,
+    CourseCreated,
+    CourseDetailsChanged,
+    CoursePublished,
+)
+from learnstream.events.exports import ExportRequested, LearnerExportsErased
+from learnstream.events.identity import LearnerErasureRequested
+from learnstream.exports.adapters import jobs
+from learnstream.exports.service_layer.services import ExportService
+from learnstream.runtime.consumer import EventConsumer, HandlerContext
+from learnstream.runtime.eventstore import EventStore
+
+log = logging.getLogger(__name__)
+
+_STATUS: dict[type, str] = {CourseCreated: "draft", CoursePublished: "published", CourseArchived: "archived"}
 
 
-def register(consumer: EventConsumer) -> None:
-    """Register this service's event handlers (each states its failure policy)."""
+def register(consumer: EventConsumer, service: ExportService, store: EventStore) -> None:
+    """Register this service's event handlers."""
+
+    @consumer.on(ExportRequested)
+    async def produce(event: ExportRequested, ctx: HandlerContext) -> None:
+        """Produce the export; its outcome event is appended in this handler's transaction."""
+        await service.produce(ctx.session, event)
+
+    async def course(event: CatalogEvent, ctx: HandlerContext) -> None:
+        """Keep the course's owner, title and status."""
+        assert isinstance(event, CourseCreated | CoursePublished | CourseArchived | CourseDetailsChanged)
+        status = _STATUS.get(type(event))
+        await jobs.keep_course(ctx.session, event.course_id, event.instructor_id, event.title, status)
+
+    for event_type in (CourseCreated, CoursePublished, CourseArchived, CourseDetailsChanged):
+        consumer.on(event_type)(course)
+
+    @consumer.on(LearnerErasureRequested)
+    async def erase_learner(event: LearnerErasureRequested, ctx: HandlerContext) -> None:
+        """Forget the user's exports, withdraw kept files with learner rows; confirm the erasure."""
+        counts = await service.erase_learner(ctx.session, event.user_id)
+        confirmation = LearnerExportsErased(requester_id=event.user_id, request_id=event.request_id)
+        await store.append(ctx.session, f"erasure-{event.request_id}", 0, [confirmation])
+        log.info("learner erased", extra={"request_id": str(event.request_id), **counts})

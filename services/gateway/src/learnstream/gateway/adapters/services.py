@@ -137,20 +137,21 @@ class ContextServices:
         method: str,
         path: str,
         *,
-        actor: tuple[str, str],
+        actor: tuple[str, str] | None,
         params: list[tuple[str, str]],
         body: bytes | None,
         accept: str | None = None,
         stream: bool = False,
         timeout: float | None = None,
     ) -> Answer:
-        """Send a public request on to the context that owns it, as ``actor`` (user id, role).
+        """Send a public request on to the context that owns it, as ``actor`` (user id, role;
+        ``None`` for a route that needs no token).
 
         With ``stream`` the answer's body is not read yet (the caller streams or reads it,
         then closes it). Raises :class:`Unavailable` when the service cannot be reached or
         fails (5xx), so the caller answers 503 instead of passing an internal error on.
         """
-        headers = {"X-Actor-Id": actor[0], "X-Actor-Role": actor[1]}
+        headers = {"X-Actor-Id": actor[0], "X-Actor-Role": actor[1]} if actor is not None else {}
         if body is not None:
             headers["Content-Type"] = "application/json"
         if accept:

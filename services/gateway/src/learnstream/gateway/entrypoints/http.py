@@ -211,7 +211,14 @@ def build_router(
     router.include_router(build_pages_router(composer, reads, account))
     router.include_router(build_stream_router(live, reads))
     router.include_router(
-        build_forwarding_router(services, {"reads": reads, "tracking": guard.user(guard.limits.tracking)})
+        build_forwarding_router(
+            services,
+            {
+                "reads": reads,
+                "tracking": guard.user(guard.limits.tracking),
+                "public": guard.address(guard.limits.reads),
+            },
+        )
     )
     return router
 

@@ -28,7 +28,8 @@ class Route:
     service: str
     summary: str
     roles: tuple[str, ...] = ("student", "instructor", "admin")
-    limit: Literal["reads", "tracking"] = "reads"
+    limit: Literal["reads", "tracking", "public"] = "reads"
+    """The caller's rate limit; ``public``: no token, counted per address (signed links)."""
     timeout: float | None = None
     """Read timeout for this route when longer than the default (streamed assistant replies)."""
     announces: bool = False
@@ -107,10 +108,19 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/creator/export", "exports", "Export across the instructor's courses", TEACHING),
     Route("GET", "/api/admin/analytics/overview", "analytics", "Platform overview", ("admin",)),
     # exports
+    Route("GET", "/api/exports", "exports", "The export audit log (yours; admins: anyone's)"),
     Route("GET", "/api/exports/{export_id}", "exports", "An export's status and download link"),
+    Route(
+        "GET",
+        "/api/exports/{export_id}/download",
+        "exports",
+        "Download an export's file (the signed link is the permission; no token)",
+        limit="public",
+        timeout=120.0,
+    ),
 )
 
-_PASSED_ON = {"content-type", "retry-after", "location", "cache-control"}
+_PASSED_ON = {"content-type", "retry-after", "location", "cache-control", "content-disposition"}
 ANNOUNCE = ("achievements", "POST", "/api/learner/achievements/announce")
 """Where the gateway asks what the learner earned since last told (service, method, path)."""
 ANNOUNCE_TIMEOUT = 0.5
@@ -144,8 +154,8 @@ def build_forwarding_router(services: ContextServices, limited: dict[str, Any]) 
     router = APIRouter()
 
     def endpoint(route: Route) -> Callable[..., Awaitable[Response]]:
-        async def forward(request: Request, actor: Annotated[Actor, limited[route.limit]]) -> Response:
-            if actor.role not in route.roles:
+        async def forward(request: Request, actor: Annotated[Actor | None, limited[route.limit]]) -> Response:
+            if actor is not None and actor.role not in route.roles:
                 # a role that never reaches this route: the same answer as an unknown object
                 raise Problem(404, "Not found", f"{request.url.path} is not a route for a {actor.role}")
             body = await request.body() if route.method in ("POST", "PUT", "PATCH") else None
@@ -154,7 +164,7 @@ def build_forwarding_router(services: ContextServices, limited: dict[str, Any]) 
                     route.service,
                     route.method,
                     request.url.path,
-                    actor=(str(actor.user_id), actor.role),
+                    actor=(str(actor.user_id), actor.role) if actor is not None else None,
                     params=list(request.query_params.multi_items()),
                     body=body or None,
                     accept=request.headers.get("accept"),
@@ -183,7 +193,7 @@ def build_forwarding_router(services: ContextServices, limited: dict[str, Any]) 
                     f"the {route.service} service broke off its answer",
                     retryAfter="5",
                 ) from exc
-            if route.announces and answer.status_code == 200:
+            if route.announces and answer.status_code == 200 and actor is not None:
                 content = await _with_new_achievements(content, actor)
             return Response(content, status_code=answer.status_code, headers=headers)
 
@@ -207,6 +217,7 @@ def build_forwarding_router(services: ContextServices, limited: dict[str, Any]) 
             summary=route.summary,
             description=f"Passed on to the {route.service} service"
             + ("" if len(route.roles) == 3 else f"; for {' and '.join(route.roles)}s only")
+            + ("; no token needed" if route.limit == "public" else "")
             + ".",
             tags=[route.service],
         )
