@@ -51,6 +51,7 @@ class Stack:
     http: httpx.AsyncClient
     base_url: str
     gateway_settings: GatewaySettings
+    exports_settings: ExportsSettings
     servers: dict[str, tuple[uvicorn.Server, asyncio.Task[None]]] = field(default_factory=dict)
 
     async def stop(self, name: str) -> None:
@@ -109,17 +110,23 @@ async def start_stack(infra: Infra, clickhouse_url: str, **gateway: Any) -> Stac
             projection_max_wait_ms=50,
         )
     )
-    exports = build_exports(
-        ExportsSettings(
-            **common,
-            service_name=f"exports-{uuid4().hex[:8]}",
-            database_url=await infra.new_database("exports"),
-            analytics_url=f"http://127.0.0.1:{ports['analytics']}",
-            public_base_url=f"http://127.0.0.1:{ports['gateway']}",
-            export_storage_dir=Path(tempfile.mkdtemp(prefix="learnstream-exports-")),
-            outbox_poll_interval_seconds=0.05,
-        )
+    exports_settings = ExportsSettings(
+        **common,
+        service_name=f"exports-{uuid4().hex[:8]}",
+        http_port=ports["exports"],
+        database_url=await infra.new_database("exports"),
+        analytics_url=f"http://127.0.0.1:{ports['analytics']}",
+        public_base_url=f"http://127.0.0.1:{ports['gateway']}",
+        export_storage_dir=Path(tempfile.mkdtemp(prefix="learnstream-exports-")),
+        mail_outbox_dir=Path(tempfile.mkdtemp(prefix="learnstream-outbox-")),
+        gateway_url=f"http://127.0.0.1:{ports['gateway']}",
+        # digests are sent when a test asks (POST /internal/digests/send-due)
+        digest_enabled=False,
+        digest_weekday=0,
+        digest_hour=0,  # due at any time of the week
+        outbox_poll_interval_seconds=0.05,
     )
+    exports = build_exports(exports_settings)
     settings = GatewaySettings(
         **common,
         service_name=f"gateway-{uuid4().hex[:8]}",
@@ -134,7 +141,7 @@ async def start_stack(infra: Infra, clickhouse_url: str, **gateway: Any) -> Stac
         **gateway,
     )
     base_url = f"http://127.0.0.1:{ports['gateway']}"
-    stack = Stack(httpx.AsyncClient(base_url=base_url, timeout=10), base_url, settings)
+    stack = Stack(httpx.AsyncClient(base_url=base_url, timeout=10), base_url, settings, exports_settings)
     stack.servers["progress"] = await serve(progress, ports["progress"])
     stack.servers["chat"] = await serve(chat, ports["chat"])
     stack.servers["achievements"] = await serve(achievements, ports["achievements"])

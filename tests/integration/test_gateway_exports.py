@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import email
+import email.policy
 import io
 import json
 import zipfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 from uuid import uuid4
@@ -21,6 +24,9 @@ import httpx
 import openpyxl
 import pytest
 from pypdf import PdfReader
+
+from learnstream.devstack.testing import Infra, events_on
+from learnstream.events.exports import WeeklyDigestPublished
 
 pytestmark = pytest.mark.integration
 
@@ -142,6 +148,10 @@ async def download(stack: Any, status: dict[str, Any]) -> httpx.Response:
     assert answer.status_code == 200, answer.text
     assert len(answer.content) == status["fileSize"]
     return answer
+
+
+def mails_in(outbox: Path) -> set[Path]:
+    return set(outbox.glob("*.eml"))
 
 
 def course_path(world: World) -> str:
@@ -320,3 +330,93 @@ async def test_the_audit_log_records_every_export_for_the_requester_and_admins(
     assert done["exportId"] in {r["exportId"] for r in theirs.json()["exports"]}
     refused = await stack.http.get("/api/exports", headers=world.teacher, params={"all": "true"})
     assert refused.status_code == 403
+
+
+async def test_a_learner_who_completes_the_course_gets_a_certificate_anyone_can_verify(
+    stack: Any, world: World
+) -> None:
+    learner = await stack.token("student", name="Ada Finisher")
+    course_id = world.course_id
+    assert (await stack.http.post(f"/api/courses/{course_id}/enroll", headers=learner)).status_code == 201
+    lessons = [lesson for section in world.course["sections"] for lesson in section["lessons"]]
+    certificate_path = f"/api/learner/courses/{course_id}/certificate"
+    assert (await stack.http.get(certificate_path, headers=learner)).status_code == 404
+    for lesson in lessons[:2]:
+        body = {
+            "courseId": course_id,
+            "lessonId": lesson["id"],
+            "viewId": str(uuid4()),
+            "timeSpentSeconds": 130,
+            "completed": True,
+        }
+        if lesson["contentType"] == "video":  # a video completes once watched
+            body |= {"videoPositionSeconds": 120, "videoDurationSeconds": 120, "watchedRanges": [[0, 120]]}
+        tracked = await stack.http.post("/api/learner/track-lesson", json=body, headers=learner)
+        assert tracked.status_code == 200, tracked.text
+    quiz_id = lessons[2]["quiz"]["id"]
+    graded = await stack.http.post(
+        f"/api/learner/quizzes/{quiz_id}/attempts", json={"answers": [1, 0]}, headers=learner
+    )
+    assert graded.status_code in (200, 201), graded.text
+
+    async def issued() -> dict[str, Any] | None:
+        answer = await stack.http.get("/api/learner/certificates", headers=learner)
+        assert answer.status_code == 200, answer.text
+        found = answer.json()["certificates"]
+        return found[0] if found else None
+
+    certificate = await eventually(issued)
+    assert certificate["courseTitle"] == COURSE["title"] and certificate["learnerName"] == "Ada Finisher"
+    assert certificate["instructorName"] == "Grace Teacher"
+    pdf = await stack.http.get(certificate_path, headers=learner)
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    text = PdfReader(io.BytesIO(pdf.content)).pages[0].extract_text()
+    assert "Ada Finisher" in text and COURSE["title"] in text and certificate["verificationId"] in text
+    async with httpx.AsyncClient(timeout=10) as anyone:  # no token: an employer checking it
+        verified = await anyone.get(certificate["verifyUrl"])
+        assert verified.status_code == 200, verified.text
+        assert verified.json()["valid"] is True and verified.json()["learnerName"] == "Ada Finisher"
+        unknown = await anyone.get(f"{stack.base_url}/api/certificates/LS-AAAA-BBBB-CCCC")
+        assert unknown.status_code == 404
+    # another learner has none for this course
+    other = await stack.token("student")
+    assert (await stack.http.get(certificate_path, headers=other)).status_code == 404
+
+
+async def test_the_weekly_digest_is_mailed_to_the_outbox_and_published(
+    stack: Any, world: World, infra: Infra
+) -> None:
+    outbox: Path = stack.exports_settings.mail_outbox_dir
+    before = mails_in(outbox)
+    async with httpx.AsyncClient(timeout=60) as internal:
+        answer = await internal.post(
+            f"http://127.0.0.1:{stack.exports_settings.http_port}/internal/digests/send-due",
+            headers={"X-Service-Token": stack.exports_settings.service_token.get_secret_value()},
+        )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["sent"] >= 1
+    mails = [
+        email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+        for p in mails_in(outbox) - before
+    ]
+    teacher = (await stack.http.get("/api/me", headers=world.teacher)).json()
+    [mine] = [m for m in mails if m["To"] == teacher["email"]]
+    assert "Your Learnstream week" in mine["Subject"]
+    body = mine.get_body(preferencelist=("plain",)).get_content()
+    assert "Students: " in body and "At risk now" in body
+    [attachment] = list(mine.iter_attachments())
+    pdf = PdfReader(io.BytesIO(attachment.get_content()))
+    assert COURSE["title"] in "\n".join(page.extract_text() for page in pdf.pages)
+    await events_on(
+        infra,
+        "learnstream.exports",
+        teacher["id"],
+        until=lambda events: any(isinstance(e, WeeklyDigestPublished) for e in events),
+    )
+    # asked again, the week's digest is not sent twice
+    async with httpx.AsyncClient(timeout=60) as internal:
+        again = await internal.post(
+            f"http://127.0.0.1:{stack.exports_settings.http_port}/internal/digests/send-due",
+            headers={"X-Service-Token": stack.exports_settings.service_token.get_secret_value()},
+        )
+    assert again.json()["sent"] == 0

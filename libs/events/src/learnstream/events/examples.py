@@ -50,10 +50,12 @@ from learnstream.events.chat import (
     LearnerChatErased,
 )
 from learnstream.events.exports import (
+    CertificateIssued,
     ExportCompleted,
     ExportFailed,
     ExportRequested,
     LearnerExportsErased,
+    WeeklyDigestPublished,
 )
 from learnstream.events.identity import (
     LearnerErasureRequested,
@@ -524,6 +526,28 @@ def example_events() -> dict[str, DomainEvent]:
         row_count=5,
         expires_at=_utc("2026-11-23T18:05:36.742Z"),
     )
+    certificate_issued = CertificateIssued(
+        event_id=UUID("0b8f3f4e-6a8e-4f59-9f0e-4a1c2d3e4f50"),
+        occurred_at=_utc("2026-11-14T20:12:34.210Z"),
+        requester_id=ADA_ID,
+        certificate_id=UUID("3c9a1f7e-2b6d-4e8a-9c0f-1d2e3f4a5b6c"),
+        verification_id="LS-7KQ2-M9XD-4TZA",
+        course_id=COURSE_ID,
+        completed_at=_utc("2026-11-14T20:12:33.905Z"),
+    )
+    weekly_digest_published = WeeklyDigestPublished(
+        event_id=UUID("e2d4c6b8-1a3f-4c5e-8d7b-9f0a1b2c3d4e"),
+        occurred_at=_utc("2026-11-16T07:00:04.118Z"),
+        requester_id=INSTRUCTOR_ID,
+        digest_id=UUID("5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d"),
+        week="2026-W46",
+        courses=1,
+        active_students=1,
+        new_students=1,
+        at_risk_students=0,
+        questions=1,
+        delivered_via="outbox",
+    )
     chat_session_deleted = ChatSessionDeleted(
         event_id=UUID("7ea305d2-57f6-4be1-9ead-14b395ea196e"),
         occurred_at=_utc("2026-11-20T08:14:52.613Z"),
@@ -615,6 +639,8 @@ def example_events() -> dict[str, DomainEvent]:
         export_failed,
         export_requested,
         export_completed,
+        certificate_issued,
+        weekly_digest_published,
         chat_session_deleted,
         course_details_changed,
         course_archived,

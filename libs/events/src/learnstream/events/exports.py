@@ -95,6 +95,44 @@ class ExportFailed(ExportsEvent):
     )
 
 
+class CertificateIssued(ExportsEvent):
+    """A learner who completed a course was given a certificate anyone can verify.
+
+    Keyed like every exports event by ``requester_id``, which is here the learner.
+    """
+
+    certificate_id: UUID = Field(description="The certificate.")
+    verification_id: str = Field(
+        pattern=r"^LS-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}$",
+        description="The code printed on the certificate; the public verify endpoint takes it.",
+        examples=["LS-7KQ2-M9XD-4TZA"],
+    )
+    course_id: UUID = Field(description="The course completed.")
+    completed_at: AwareDatetime = Field(
+        description="When the course was completed.", examples=["2026-11-14T20:12:33.905Z"]
+    )
+
+
+class WeeklyDigestPublished(ExportsEvent):
+    """An instructor's weekly digest of their courses was produced and sent.
+
+    Keyed by ``requester_id``, which is here the instructor the digest is for.
+    """
+
+    digest_id: UUID = Field(description="The digest (its PDF is an export of this id).")
+    week: str = Field(
+        pattern=r"^[0-9]{4}-W[0-9]{2}$", description="The ISO week it covers.", examples=["2026-W47"]
+    )
+    courses: int = Field(ge=0, description="Courses the digest covers.", examples=[3])
+    active_students: int = Field(ge=0, description="Students active in the 7 days.", examples=[89])
+    new_students: int = Field(ge=0, description="Students who enrolled in the 7 days.", examples=[12])
+    at_risk_students: int = Field(ge=0, description="Students at risk now.", examples=[7])
+    questions: int = Field(ge=0, description="Questions asked of the assistant in the 7 days.", examples=[41])
+    delivered_via: str = Field(
+        min_length=1, description="The mail adapter that delivered it.", examples=["outbox"]
+    )
+
+
 class LearnerExportsErased(ExportsEvent):
     """The exports service erased a learner's exports after an erasure request."""
 
@@ -105,6 +143,8 @@ EVENTS: tuple[type[DomainEvent], ...] = (
     ExportRequested,
     ExportCompleted,
     ExportFailed,
+    CertificateIssued,
+    WeeklyDigestPublished,
     LearnerExportsErased,
 )
 """The events this context publishes, in catalog order."""

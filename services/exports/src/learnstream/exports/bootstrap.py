@@ -4,6 +4,7 @@ routes, subscribers and the cleanup of expired files."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from datetime import timedelta
 
@@ -12,9 +13,13 @@ from fastapi import FastAPI
 from learnstream.exports import __doc__ as _PACKAGE_DOC
 from learnstream.exports.adapters import jobs
 from learnstream.exports.adapters.analytics import AnalyticsClient
+from learnstream.exports.adapters.mail import OutboxMailer
+from learnstream.exports.adapters.people import Accounts
 from learnstream.exports.adapters.storage import LocalStorage
 from learnstream.exports.config import Settings
 from learnstream.exports.entrypoints import http, subscribers
+from learnstream.exports.service_layer.certificates import Certificates
+from learnstream.exports.service_layer.digests import Digests, Schedule
 from learnstream.exports.service_layer.services import ExportService
 from learnstream.runtime.service import Runtime, create_app
 
@@ -27,6 +32,7 @@ def build(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = Runtime.build(settings, migration_packages=["learnstream.exports"], publishes=["exports"])
     runtime.store.add_projector(jobs.project)
+    runtime.store.add_projector(jobs.project_certificate)
     token = settings.service_token.get_secret_value()
     analytics = AnalyticsClient(
         settings.analytics_url, service_token=token, timeout=settings.export_fetch_timeout_seconds
@@ -42,6 +48,17 @@ def build(settings: Settings | None = None) -> FastAPI:
         link_ttl=timedelta(hours=settings.export_link_ttl_hours),
     )
 
+    certificates = Certificates(runtime.sessions, runtime.store, settings.public_base_url)
+    accounts = Accounts(settings.gateway_url, service_token=token)
+    digests = Digests(
+        runtime.sessions,
+        runtime.store,
+        analytics,
+        accounts,
+        OutboxMailer(settings.mail_outbox_dir, settings.mail_from),
+        Schedule(settings.digest_weekday, settings.digest_hour),
+    )
+
     async def storage_writable() -> None:
         await asyncio.to_thread(storage.prepare)
 
@@ -53,15 +70,18 @@ def build(settings: Settings | None = None) -> FastAPI:
             await asyncio.sleep(settings.export_cleanup_interval_seconds)
 
     runtime.checks["storage"] = storage_writable
-    runtime.on_shutdown.append(analytics.close)
+    runtime.on_shutdown += [analytics.close, accounts.close]
     runtime.background.append(clean_up)
-    subscribers.register(runtime.consumer, service, runtime.store)
+    if settings.digest_enabled:
+        runtime.background.append(functools.partial(digests.run, settings.digest_check_interval_seconds))
+    subscribers.register(runtime.consumer, service, certificates, runtime.store)
     app = create_app(
         runtime,
         title="Learnstream exports service",
         description=_DESCRIPTION,
-        routers=[http.build_router(service, token)],
+        routers=[http.build_router(service, certificates, digests, token)],
     )
     http.install_error_handlers(app)
     app.state.exports = service
+    app.state.digests = digests
     return app

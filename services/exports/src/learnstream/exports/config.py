@@ -42,6 +42,16 @@ class Settings(ServiceSettings):
     export_fetch_timeout_seconds: float = Field(
         default=60.0, gt=0, description="How long one data request to analytics may take."
     )
+    gateway_url: str = Field(
+        default=_local("gateway"), description="Gateway base URL (instructors' e-mail addresses for digests)."
+    )
+    digest_enabled: bool = Field(default=True, description="Send every instructor a weekly digest.")
+    digest_weekday: int = Field(default=0, ge=0, le=6, description="Day the digest goes out (0 = Monday).")
+    digest_hour: int = Field(default=7, ge=0, le=23, description="UTC hour of that day it goes out.")
+    digest_check_interval_seconds: float = Field(
+        default=300.0, gt=0, description="How often the digest job looks for digests that are due."
+    )
+    mail_from: str = Field(default="Learnstream <no-reply@learnstream.local>", description="Sender of mail.")
     mail_outbox_dir: Path = Field(
         default=Path(".learnstream/outbox"),
         description="Where the default mail adapter writes messages (one .eml file each).",

@@ -73,7 +73,16 @@ def build(settings: Settings | None = None) -> FastAPI:
         tokens, identity, RateLimiter(redis), limits, trust_forwarded_for=settings.trust_forwarded_for
     )
     composer = Composer(services, timeout=settings.compose_timeout_seconds)
-    router = http.build_router(identity, guard, services, composer, live, erasures, dev=settings.is_dev)
+    router = http.build_router(
+        identity,
+        guard,
+        services,
+        composer,
+        live,
+        erasures,
+        dev=settings.is_dev,
+        service_token=settings.service_token.get_secret_value(),
+    )
     app = create_app(
         runtime,
         title="Learnstream gateway",

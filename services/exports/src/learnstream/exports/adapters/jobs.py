@@ -11,7 +11,7 @@ from uuid import UUID
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from learnstream.events.exports import ExportCompleted, ExportFailed, ExportRequested
+from learnstream.events.exports import CertificateIssued, ExportCompleted, ExportFailed, ExportRequested
 from learnstream.runtime.eventstore import StoredEvent
 
 _COLUMNS = (
@@ -195,3 +195,134 @@ async def course(session: AsyncSession, course_id: UUID) -> dict[str, Any] | Non
     )
     found = row.mappings().first()
     return dict(found) if found else None
+
+
+# --- people, certificates and digests ----------------------------------------------------------
+
+
+async def keep_person(
+    session: AsyncSession, user_id: UUID, display_name: str | None, role: str | None
+) -> None:
+    await session.execute(
+        text(
+            "INSERT INTO export_people (user_id, display_name, role)"
+            " VALUES (:u, coalesce(:n, ''), coalesce(:r, 'student'))"
+            " ON CONFLICT (user_id) DO UPDATE SET display_name = coalesce(:n, export_people.display_name),"
+            " role = coalesce(:r, export_people.role)"
+        ),
+        {"u": user_id, "n": display_name, "r": role},
+    )
+
+
+async def names(session: AsyncSession, users: list[UUID]) -> dict[UUID, str]:
+    rows = await session.execute(
+        text(
+            "SELECT user_id, display_name FROM export_people WHERE user_id = ANY(:u) AND display_name != ''"
+        ),
+        {"u": users},
+    )
+    return {user_id: name for user_id, name in rows}
+
+
+async def project_certificate(session: AsyncSession, stored: StoredEvent) -> None:
+    event = stored.event
+    if isinstance(event, CertificateIssued):
+        await session.execute(
+            text(
+                "INSERT INTO certificates (certificate_id, verification_id, learner_id, course_id,"
+                " completed_at, issued_at) VALUES (:c, :v, :l, :course, :done, :at) ON CONFLICT DO NOTHING"
+            ),
+            {
+                "c": event.certificate_id,
+                "v": event.verification_id,
+                "l": event.requester_id,
+                "course": event.course_id,
+                "done": event.completed_at,
+                "at": event.occurred_at,
+            },
+        )
+
+
+_CERTIFICATE = (
+    "SELECT c.certificate_id, c.verification_id, c.learner_id, c.course_id, c.completed_at, c.issued_at,"
+    " k.title AS course_title, k.instructor_id, l.display_name AS learner_name,"
+    " i.display_name AS instructor_name"
+    " FROM certificates c LEFT JOIN export_courses k ON k.course_id = c.course_id"
+    " LEFT JOIN export_people l ON l.user_id = c.learner_id"
+    " LEFT JOIN export_people i ON i.user_id = k.instructor_id"
+)
+
+
+async def certificate_of(session: AsyncSession, learner_id: UUID, course_id: UUID) -> dict[str, Any] | None:
+    row = await session.execute(
+        text(f"{_CERTIFICATE} WHERE c.learner_id = :l AND c.course_id = :c"),
+        {"l": learner_id, "c": course_id},
+    )
+    found = row.mappings().first()
+    return dict(found) if found else None
+
+
+async def certificate_by_code(session: AsyncSession, verification_id: str) -> dict[str, Any] | None:
+    row = await session.execute(text(f"{_CERTIFICATE} WHERE c.verification_id = :v"), {"v": verification_id})
+    found = row.mappings().first()
+    return dict(found) if found else None
+
+
+async def certificates_of(session: AsyncSession, learner_id: UUID) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        text(f"{_CERTIFICATE} WHERE c.learner_id = :l ORDER BY c.completed_at DESC"), {"l": learner_id}
+    )
+    return [dict(row) for row in rows.mappings()]
+
+
+async def erase_person(session: AsyncSession, user_id: UUID) -> int:
+    """Forget the user's certificates (their streams too) and name; returns the certificates forgotten."""
+    gone = (
+        await session.execute(
+            text("DELETE FROM certificates WHERE learner_id = :u RETURNING course_id"), {"u": user_id}
+        )
+    ).all()
+    await session.execute(
+        text("DELETE FROM event_store WHERE stream_id = ANY(:s)"),
+        {"s": [certificate_stream(user_id, course_id) for (course_id,) in gone]},
+    )
+    await session.execute(text("DELETE FROM export_people WHERE user_id = :u"), {"u": user_id})
+    await session.execute(text("DELETE FROM digests WHERE instructor_id = :u"), {"u": user_id})
+    return len(gone)
+
+
+def certificate_stream(learner_id: UUID, course_id: UUID) -> str:
+    return f"certificate-{learner_id}-{course_id}"
+
+
+async def instructors(session: AsyncSession) -> list[UUID]:
+    rows = await session.execute(
+        text("SELECT DISTINCT instructor_id FROM export_courses ORDER BY instructor_id")
+    )
+    return [instructor_id for (instructor_id,) in rows]
+
+
+async def claim_digest(
+    session: AsyncSession, instructor_id: UUID, week: str, digest_id: UUID, at: datetime
+) -> bool:
+    """Claim the instructor's digest of ``week``; False when it was claimed before."""
+    claimed = await session.scalar(
+        text(
+            "INSERT INTO digests (instructor_id, week, digest_id, claimed_at) VALUES (:i, :w, :d, :at)"
+            " ON CONFLICT DO NOTHING RETURNING digest_id"
+        ),
+        {"i": instructor_id, "w": week, "d": digest_id, "at": at},
+    )
+    return claimed is not None
+
+
+async def release_digest(session: AsyncSession, digest_id: UUID) -> None:
+    await session.execute(
+        text("DELETE FROM digests WHERE digest_id = :d AND sent_at IS NULL"), {"d": digest_id}
+    )
+
+
+async def digest_sent(session: AsyncSession, digest_id: UUID, at: datetime) -> None:
+    await session.execute(
+        text("UPDATE digests SET sent_at = :at WHERE digest_id = :d"), {"d": digest_id, "at": at}
+    )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from xml.sax.saxutils import escape
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -266,7 +266,7 @@ def render_pdf(report: Report, path: Path) -> str:
 
 
 def render_certificate(
-    path: Path,
+    path: Path | BinaryIO,
     *,
     learner: str,
     course: str,
@@ -277,7 +277,7 @@ def render_certificate(
 ) -> None:
     """A one-page landscape certificate of completion with its verification id."""
     width, height = landscape(A4)
-    canvas = Canvas(str(path), pagesize=(width, height))
+    canvas = Canvas(str(path) if isinstance(path, Path) else path, pagesize=(width, height))
     canvas.setTitle(f"Certificate of completion: {course}")
     canvas.setAuthor("Learnstream")
     canvas.setStrokeColor(colors.HexColor(ACCENT))

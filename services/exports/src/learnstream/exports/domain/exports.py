@@ -234,6 +234,11 @@ class Report:
         return sum(len(table.rows) for table in self.tables)
 
 
+def fallback_name(user_id: UUID | str) -> str:
+    """The name shown for someone whose display name is not known (as analytics shows them)."""
+    return f"Learner {str(user_id).replace('-', '')[:8]}"
+
+
 def expiry(completed_at: datetime, ttl_hours: float) -> datetime:
     return completed_at + timedelta(hours=ttl_hours)
 

@@ -2,15 +2,17 @@
 
 The gateway forwards them with the caller in ``X-Actor-Id`` / ``X-Actor-Role`` next to its
 service credential. An export is its requester's (and admins'): someone else's and an
-unknown one both answer 404. The download route takes no actor: the signed link is the
-permission, so a browser can follow it.
+unknown one both answer 404. The download and certificate verification routes take no
+actor: the signed link (or the code printed on the certificate) is the permission, so a
+browser, or an employer checking a certificate, can follow it.
 """
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Body, FastAPI, Query, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi import APIRouter, Body, FastAPI, Path, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
 
 from learnstream.exports.domain.exports import (
     COURSE_SECTIONS,
@@ -20,6 +22,8 @@ from learnstream.exports.domain.exports import (
     course_export,
     creator_export,
 )
+from learnstream.exports.service_layer.certificates import CertificateNotFound, Certificates
+from learnstream.exports.service_layer.digests import Digests
 from learnstream.exports.service_layer.services import ExportNotFound, ExportService
 from learnstream.runtime.actors import Actor, actor_dependency, require_service_token
 from learnstream.runtime.problems import problem_response
@@ -35,7 +39,9 @@ QUEUED: dict[int | str, dict[str, Any]] = {
 }
 
 
-def build_router(service: ExportService, service_token: str) -> APIRouter:
+def build_router(
+    service: ExportService, certificates: Certificates, digests: Digests, service_token: str
+) -> APIRouter:
     router = APIRouter(tags=["exports"])
     CurrentActor = Annotated[Actor, actor_dependency(service_token)]
 
@@ -127,6 +133,41 @@ def build_router(service: ExportService, service_token: str) -> APIRouter:
             headers={"Cache-Control": "private, no-store"},
         )
 
+    # --- certificates -----------------------------------------------------------------------------
+
+    @router.get("/api/learner/certificates")
+    async def my_certificates(actor: CurrentActor) -> dict[str, Any]:
+        """The caller's certificates of completion, newest first."""
+        return await certificates.mine(actor)
+
+    @router.get(
+        "/api/learner/courses/{course_id}/certificate",
+        response_class=Response,
+        responses={200: {"content": {"application/pdf": {}}, "description": "The certificate as a PDF."}},
+    )
+    async def my_certificate(course_id: UUID, actor: CurrentActor) -> Response:
+        """The caller's certificate of a completed course, as a PDF (404 until completed)."""
+        content, name = await certificates.pdf(actor, course_id)
+        return Response(
+            content,
+            media_type="application/pdf",
+            headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "private"},
+        )
+
+    @router.get("/api/certificates/{verification_id}", dependencies=[require_service_token(service_token)])
+    async def verify(
+        verification_id: Annotated[str, Path(max_length=40, description="The code on the certificate.")],
+    ) -> dict[str, Any]:
+        """Whether a certificate with this verification id was issued, and to whom for what."""
+        return await certificates.verify(verification_id)
+
+    # --- operations -------------------------------------------------------------------------------
+
+    @router.post("/internal/digests/send-due", dependencies=[require_service_token(service_token)])
+    async def send_due_digests() -> dict[str, Any]:
+        """Send the weekly digests that are due now (the background job does this on its own)."""
+        return {"sent": await digests.send_due(datetime.now(UTC))}
+
     return router
 
 
@@ -137,6 +178,10 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.allowed is not None:
             error["allowed"] = list(exc.allowed)
         return problem_response(422, "Invalid export", exc.message, instance=request.url.path, errors=[error])
+
+    @app.exception_handler(CertificateNotFound)
+    async def no_certificate(request: Request, exc: CertificateNotFound) -> JSONResponse:
+        return problem_response(404, "Not found", str(exc), instance=request.url.path)
 
     @app.exception_handler(ExportNotFound)
     async def not_found(request: Request, exc: ExportNotFound) -> JSONResponse:

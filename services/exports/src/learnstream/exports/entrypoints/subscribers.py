@@ -3,7 +3,8 @@
 From its own topic: ``ExportRequested``, which the worker produces (this is the export
 job queue; a redelivered request that was finished already does nothing). From the
 catalog: each course's owner, title and status, so a request for someone else's course
-is refused at once. From identity: erasure requests.
+is refused at once. From progress: completed courses, which earn a certificate. From identity: display
+names (printed on certificates) and erasure requests.
 
 Failure policy: the runtime's (inbox dedup in the handler's transaction; bounded retries
 with backoff, then ``<topic>.dlq``; a store outage is redelivered, never dead-lettered).
@@ -22,8 +23,10 @@ from learnstream.events.catalog import (
     CoursePublished,
 )
 from learnstream.events.exports import ExportRequested, LearnerExportsErased
-from learnstream.events.identity import LearnerErasureRequested
+from learnstream.events.identity import LearnerErasureRequested, UserProfileChanged, UserRegistered
+from learnstream.events.progress import CourseCompleted
 from learnstream.exports.adapters import jobs
+from learnstream.exports.service_layer.certificates import Certificates
 from learnstream.exports.service_layer.services import ExportService
 from learnstream.runtime.consumer import EventConsumer, HandlerContext
 from learnstream.runtime.eventstore import EventStore
@@ -33,7 +36,9 @@ log = logging.getLogger(__name__)
 _STATUS: dict[type, str] = {CourseCreated: "draft", CoursePublished: "published", CourseArchived: "archived"}
 
 
-def register(consumer: EventConsumer, service: ExportService, store: EventStore) -> None:
+def register(
+    consumer: EventConsumer, service: ExportService, certificates: Certificates, store: EventStore
+) -> None:
     """Register this service's event handlers."""
 
     @consumer.on(ExportRequested)
@@ -50,10 +55,25 @@ def register(consumer: EventConsumer, service: ExportService, store: EventStore)
     for event_type in (CourseCreated, CoursePublished, CourseArchived, CourseDetailsChanged):
         consumer.on(event_type)(course)
 
+    @consumer.on(CourseCompleted)
+    async def completed(event: CourseCompleted, ctx: HandlerContext) -> None:
+        """Issue the course's certificate (once per learner and course)."""
+        await certificates.issue(ctx.session, event)
+
+    @consumer.on(UserRegistered)
+    async def registered(event: UserRegistered, ctx: HandlerContext) -> None:
+        """Keep the name certificates and digests print."""
+        await jobs.keep_person(ctx.session, event.user_id, event.display_name, event.role)
+
+    @consumer.on(UserProfileChanged)
+    async def renamed(event: UserProfileChanged, ctx: HandlerContext) -> None:
+        await jobs.keep_person(ctx.session, event.user_id, event.display_name, event.role)
+
     @consumer.on(LearnerErasureRequested)
     async def erase_learner(event: LearnerErasureRequested, ctx: HandlerContext) -> None:
         """Forget the user's exports, withdraw kept files with learner rows; confirm the erasure."""
         counts = await service.erase_learner(ctx.session, event.user_id)
+        counts["certificates"] = await jobs.erase_person(ctx.session, event.user_id)
         confirmation = LearnerExportsErased(requester_id=event.user_id, request_id=event.request_id)
         await store.append(ctx.session, f"erasure-{event.request_id}", 0, [confirmation])
         log.info("learner erased", extra={"request_id": str(event.request_id), **counts})

@@ -24,7 +24,7 @@ from learnstream.gateway.entrypoints.stream import build_stream_router
 from learnstream.gateway.service_layer.composition import Composer
 from learnstream.gateway.service_layer.erasure import ErasureTracker
 from learnstream.gateway.service_layer.identity import IdentityService, LoginFailed, NotFound, Session
-from learnstream.runtime.actors import Actor
+from learnstream.runtime.actors import Actor, require_service_token
 from learnstream.runtime.problems import problem_response
 from learnstream.runtime.schemas import CamelModel
 
@@ -111,6 +111,7 @@ def build_router(
     erasures: ErasureTracker,
     *,
     dev: bool,
+    service_token: str,
 ) -> APIRouter:
     router = APIRouter(tags=["identity"])
     reads = guard.user(guard.limits.reads)
@@ -204,6 +205,15 @@ def build_router(
         return ErasureOut.model_validate(
             {**state, "statusUrl": str(request.url_for("erasure_status", request_id=request_id))}
         )
+
+    @router.get(
+        "/internal/users/{user_id}",
+        dependencies=[require_service_token(service_token)],
+        include_in_schema=False,
+    )
+    async def internal_account(user_id: UUID) -> UserOut:
+        """One account for another service (the exports service mails instructors' digests)."""
+        return _user_out(await identity.me(user_id))
 
     async def account(user_id: UUID) -> dict[str, Any]:
         return _user_out(await identity.me(user_id)).model_dump(by_alias=True, mode="json")

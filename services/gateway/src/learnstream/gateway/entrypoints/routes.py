@@ -118,6 +118,21 @@ ROUTES: tuple[Route, ...] = (
         limit="public",
         timeout=120.0,
     ),
+    # certificates (exports)
+    Route("GET", "/api/learner/certificates", "exports", "The caller's certificates of completion"),
+    Route(
+        "GET",
+        "/api/learner/courses/{course_id}/certificate",
+        "exports",
+        "The caller's certificate of a completed course (PDF)",
+    ),
+    Route(
+        "GET",
+        "/api/certificates/{verification_id}",
+        "exports",
+        "Verify a certificate by the id printed on it (no token)",
+        limit="public",
+    ),
 )
 
 _PASSED_ON = {"content-type", "retry-after", "location", "cache-control", "content-disposition"}
