@@ -21,11 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import chat, dashboard
+from bench import chat, dashboard, exports
 from bench.stack import EmbeddedStack
 
 RESULTS = Path(__file__).parent / "results"
-SCENARIOS = ("dashboard", "chat")
+SCENARIOS = ("dashboard", "chat", "exports")
 STACK_ENV = {
     # one benchmark user asks far more than a person would: the per-user limits would refuse it
     "LEARNSTREAM_RATE_LIMIT_READS_PER_MINUTE": "1000000",
@@ -53,6 +53,8 @@ def main() -> int:
                 results["learner_dashboard_p95_ms"] = dashboard.measure(stack, quick=args.quick)
             if "chat" in wanted:
                 results.update(chat.measure(stack, quick=args.quick))
+            if "exports" in wanted:
+                results.update(exports.measure(stack, quick=args.quick))
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
     report = {

@@ -78,7 +78,13 @@ EXTRA_ENV: dict[str, set[str]] = {
     },
     "achievements": {"LEARNSTREAM_REDIS_URL"},
     "analytics": {"LEARNSTREAM_CLICKHOUSE_URL", "LEARNSTREAM_CLICKHOUSE_CLUSTER"},
-    "exports": set(),
+    "exports": {
+        "LEARNSTREAM_ANALYTICS_URL",
+        "LEARNSTREAM_GATEWAY_URL",
+        "LEARNSTREAM_PUBLIC_BASE_URL",
+        "LEARNSTREAM_EXPORT_SIGNING_KEY",
+        "LEARNSTREAM_EXPORT_S3_BUCKET",
+    },
 }
 # Variables whose values are credentials (or URLs that carry one): on
 # Kubernetes they must come from a Secret, never a ConfigMap or a literal.
@@ -89,6 +95,9 @@ SECRET_ENV = {
     "LEARNSTREAM_REDIS_URL",
     "LEARNSTREAM_CLICKHOUSE_URL",
     "LEARNSTREAM_OPENAI_API_KEY",
+    "LEARNSTREAM_EXPORT_SIGNING_KEY",
+    "LEARNSTREAM_EXPORT_S3_ACCESS_KEY",
+    "LEARNSTREAM_EXPORT_S3_SECRET_KEY",
 }
 # What the operator's .env must provide; Compose must refuse to start without.
 COMPOSE_REQUIRED_SECRETS = (
@@ -96,6 +105,7 @@ COMPOSE_REQUIRED_SECRETS = (
     "CLICKHOUSE_PASSWORD",
     "LEARNSTREAM_SERVICE_TOKEN",
     "LEARNSTREAM_JWT_SECRET",
+    "LEARNSTREAM_EXPORT_SIGNING_KEY",
 )
 DATABASES = {f"learnstream_{s}" for s in SERVICES}
 
@@ -208,6 +218,7 @@ SAMPLE_DOTENV = {
     "CLICKHOUSE_PASSWORD": "ch-secret",
     "LEARNSTREAM_SERVICE_TOKEN": "service-token",
     "LEARNSTREAM_JWT_SECRET": "jwt-secret",
+    "LEARNSTREAM_EXPORT_SIGNING_KEY": "export-signing-key",
 }
 
 

@@ -9,13 +9,14 @@ import logging
 from datetime import timedelta
 
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from learnstream.exports import __doc__ as _PACKAGE_DOC
 from learnstream.exports.adapters import jobs
 from learnstream.exports.adapters.analytics import AnalyticsClient
 from learnstream.exports.adapters.mail import OutboxMailer
 from learnstream.exports.adapters.people import Accounts
-from learnstream.exports.adapters.storage import LocalStorage
+from learnstream.exports.adapters.storage import LocalStorage, S3Storage, Storage
 from learnstream.exports.config import Settings
 from learnstream.exports.entrypoints import http, subscribers
 from learnstream.exports.service_layer.certificates import Certificates
@@ -25,6 +26,10 @@ from learnstream.runtime.service import Runtime, create_app
 
 _DESCRIPTION = (_PACKAGE_DOC or "").strip()
 log = logging.getLogger(__name__)
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
 
 
 def build(settings: Settings | None = None) -> FastAPI:
@@ -37,7 +42,17 @@ def build(settings: Settings | None = None) -> FastAPI:
     analytics = AnalyticsClient(
         settings.analytics_url, service_token=token, timeout=settings.export_fetch_timeout_seconds
     )
-    storage = LocalStorage(settings.export_storage_dir)
+    storage: Storage = LocalStorage(settings.export_storage_dir)
+    if settings.export_s3_bucket:
+        storage = S3Storage(
+            settings.export_s3_bucket,
+            prefix=settings.export_s3_prefix,
+            endpoint_url=settings.export_s3_endpoint_url,
+            region=settings.export_s3_region,
+            access_key=_secret(settings.export_s3_access_key),
+            secret_key=_secret(settings.export_s3_secret_key),
+            scratch_dir=settings.export_storage_dir,
+        )
     service = ExportService(
         runtime.sessions,
         runtime.store,
@@ -59,9 +74,6 @@ def build(settings: Settings | None = None) -> FastAPI:
         Schedule(settings.digest_weekday, settings.digest_hour),
     )
 
-    async def storage_writable() -> None:
-        await asyncio.to_thread(storage.prepare)
-
     async def clean_up() -> None:
         while True:
             deleted = await service.clean_up()
@@ -69,7 +81,7 @@ def build(settings: Settings | None = None) -> FastAPI:
                 log.info("expired exports deleted", extra={"count": deleted})
             await asyncio.sleep(settings.export_cleanup_interval_seconds)
 
-    runtime.checks["storage"] = storage_writable
+    runtime.checks["storage"] = storage.check
     runtime.on_shutdown += [analytics.close, accounts.close]
     runtime.background.append(clean_up)
     if settings.digest_enabled:

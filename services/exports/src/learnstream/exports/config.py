@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from learnstream.runtime.settings import SERVICE_PORTS, ServiceSettings
 
@@ -30,6 +30,18 @@ class Settings(ServiceSettings):
     export_storage_dir: Path = Field(
         default=Path(".learnstream/exports"), description="Directory the produced files are kept in."
     )
+    export_s3_bucket: str | None = Field(
+        default=None, description="Keep files in this S3-compatible bucket instead of the directory."
+    )
+    export_s3_prefix: str = Field(default="exports/", description="Key prefix of the files in the bucket.")
+    export_s3_endpoint_url: str | None = Field(
+        default=None, description="Endpoint of an S3-compatible store (MinIO, Ceph…); unset: AWS."
+    )
+    export_s3_region: str | None = Field(default=None, description="Region of the bucket.")
+    export_s3_access_key: SecretStr | None = Field(
+        default=None, description="Access key id; unset: the default AWS credential chain."
+    )
+    export_s3_secret_key: SecretStr | None = Field(default=None, description="Secret access key.")
     export_signing_key: SecretStr = Field(
         default=SecretStr(DEV_SIGNING_KEY), description="HMAC key that signs download links."
     )
@@ -56,6 +68,18 @@ class Settings(ServiceSettings):
         default=Path(".learnstream/outbox"),
         description="Where the default mail adapter writes messages (one .eml file each).",
     )
+
+    @field_validator(
+        "export_s3_bucket",
+        "export_s3_endpoint_url",
+        "export_s3_region",
+        "export_s3_access_key",
+        "export_s3_secret_key",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
 
     @model_validator(mode="after")
     def _no_dev_key_in_production(self) -> Settings:

@@ -52,7 +52,22 @@ def _write_csv(out: io.TextIOBase, table: Table) -> None:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow([column.header for column in table.columns])
     keys = [column.key for column in table.columns]
-    writer.writerows([_cell_text(row.get(key)) for key in keys] for row in table.rows)
+    # the csv module writes numbers, text and None ("") itself; only yes/no and lists are
+    # turned into text here, column by column (a call per cell costs a third of the time)
+    first = table.rows[0] if table.rows else {}
+    special = [
+        index
+        for index, column in enumerate(table.columns)
+        if column.kind == "bool" or isinstance(first.get(column.key), list | bool)
+    ]
+    if not special:
+        writer.writerows([row.get(key) for key in keys] for row in table.rows)
+        return
+    for row in table.rows:
+        values = [row.get(key) for key in keys]
+        for index in special:
+            values[index] = _cell_text(values[index])
+        writer.writerow(values)
 
 
 def render_csv(report: Report, path: Path) -> str:

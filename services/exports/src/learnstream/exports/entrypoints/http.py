@@ -123,14 +123,15 @@ def build_router(
         export_id: UUID,
         expires: Annotated[int, Query(description="Expiry of the link, epoch seconds.")],
         signature: Annotated[str, Query(max_length=100, description="The link's signature.")],
-    ) -> FileResponse:
+    ) -> Response:
         """The export's file, for a link signed by this service and not expired."""
         found = await service.download(export_id, expires, signature)
+        headers = {"Cache-Control": "private, no-store"}
+        if isinstance(found.content, bytes):
+            headers["Content-Disposition"] = f'attachment; filename="{found.file_name}"'
+            return Response(found.content, media_type=found.media_type, headers=headers)
         return FileResponse(
-            found.path,
-            media_type=found.media_type,
-            filename=found.file_name,
-            headers={"Cache-Control": "private, no-store"},
+            found.content, media_type=found.media_type, filename=found.file_name, headers=headers
         )
 
     # --- certificates -----------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from learnstream.exports.adapters import jobs
 from learnstream.exports.adapters.analytics import AnalyticsClient, DataRefused, DataUnavailable
 from learnstream.exports.adapters.formats import MEDIA_TYPES, RENDERERS, slug
 from learnstream.exports.adapters.pdf import render_pdf
-from learnstream.exports.adapters.storage import LocalStorage
+from learnstream.exports.adapters.storage import Storage
 from learnstream.exports.domain.exports import (
     COURSE_REPORT,
     LEARNER_ROWS,
@@ -59,7 +59,8 @@ class ExportNotFound(Exception):
 
 @dataclass(frozen=True)
 class Download:
-    path: Path
+    content: Path | bytes
+    """A local file, or the bytes read from the bucket."""
     file_name: str
     media_type: str
 
@@ -76,7 +77,7 @@ class ExportService:
         sessions: async_sessionmaker[AsyncSession],
         store: EventStore,
         analytics: AnalyticsClient,
-        storage: LocalStorage,
+        storage: Storage,
         *,
         signing_key: bytes,
         public_base_url: str,
@@ -159,7 +160,7 @@ class ExportService:
             reason = f"The export could not be produced ({type(exc).__name__}); ask again or report it."
             await self.store.append(session, stream, version, [self._failed(event, reason)])
             return
-        key, size = self.storage.keep(event.export_id, scratch, extension)
+        key, size = await self.storage.keep(event.export_id, scratch, extension)
         finished = datetime.now(UTC)
         completed = ExportCompleted(
             requester_id=event.requester_id,
@@ -275,13 +276,14 @@ class ExportService:
             raise Problem(403, "Forbidden", "This download link has expired; export again for a new one.")
         async with self.sessions() as session:
             record = await jobs.job(session, export_id)
-        path = self.storage.path(record["file_key"]) if record and record["file_key"] else None
-        if record is None or record["status"] != "completed" or path is None:
+        found = None
+        if record is not None and record["status"] == "completed" and record["file_key"]:
+            found = await self.storage.fetch(record["file_key"])
+        if record is None or found is None:
             raise Problem(410, "Gone", "This export's file is no longer kept; export again.")
         extension = str(record["file_key"]).rsplit(".", 1)[-1]
-        return Download(
-            path, record["file_name"] or path.name, MEDIA_TYPES.get(extension, "application/octet-stream")
-        )
+        media_type = MEDIA_TYPES.get(extension, "application/octet-stream")
+        return Download(found, record["file_name"] or str(record["file_key"]), media_type)
 
     # --- cleaning up ------------------------------------------------------------------------------
 
@@ -292,7 +294,7 @@ class ExportService:
         async with self.sessions.begin() as session:
             for record in await jobs.expired(session, now):
                 if record["file_key"]:
-                    self.storage.delete(record["file_key"])
+                    await self.storage.delete(record["file_key"])
                 await jobs.mark_expired(session, record["export_id"], now)
                 deleted += 1
         for leftover in self.storage.leftovers():
@@ -305,12 +307,12 @@ class ExportService:
         it may name them (a new export will not)."""
         own = await jobs.erase_requester(session, user_id)
         for key in own:
-            self.storage.delete(key)
+            await self.storage.delete(key)
         now = datetime.now(UTC)
         withdrawn = await jobs.withdrawable(session, sorted(LEARNER_ROWS))
         for record in withdrawn:
             if record["file_key"]:
-                self.storage.delete(record["file_key"])
+                await self.storage.delete(record["file_key"])
             await jobs.mark_expired(session, record["export_id"], now, "withdrawn after a learner's erasure")
         return {"own": len(own), "withdrawn": len(withdrawn)}
 
