@@ -2,7 +2,7 @@
 
 Seeds one course through the gateway, then puts 100,000 students on it (10,000 with
 ``--quick``) by publishing what the other contexts would on the bus: each student's
-registration, enrollment and some time on one of the first lessons (three events each), the way
+registration and enrollment, and some time on one lesson for one student in ten, the way
 a big course's history reaches analytics. Once analytics has projected them, the
 instructor asks through the gateway for the students section as CSV and for the whole
 course report as PDF; each figure is the time from the request to the export's status
@@ -75,6 +75,7 @@ async def seed(stack: EmbeddedStack, students: int) -> tuple[dict[str, str], str
         now = datetime.now(UTC)
         try:
             batch: list[Any] = []
+            published = 0
             for n in range(students):
                 learner = uuid.uuid4()
                 at = now - timedelta(days=30, minutes=n % 40_000)
@@ -96,26 +97,30 @@ async def seed(stack: EmbeddedStack, students: int) -> tuple[dict[str, str], str
                         enrolled_at=at,
                         instructor_id=instructor,
                     ),
-                    LessonTimeTracked(
-                        learner_id=learner,
-                        occurred_at=at + timedelta(minutes=5),
-                        course_id=course_id,
-                        lesson_id=lesson,
-                        view_id=view,
-                        seconds=60 + n % 600,
-                    ),
                 ]
+                if n % 10 == 0:
+                    batch.append(
+                        LessonTimeTracked(
+                            learner_id=learner,
+                            occurred_at=at + timedelta(minutes=5),
+                            course_id=course_id,
+                            lesson_id=lesson,
+                            view_id=view,
+                            seconds=60 + n % 600,
+                        )
+                    )
                 if len(batch) >= 15_000:
                     await publisher.publish([encode(event, source="/learnstream/bench") for event in batch])
+                    published += len(batch)
                     batch = []
                     print(f"  published {n + 1:,}/{students:,} students", end="\r", flush=True)
             if batch:
                 await publisher.publish([encode(event, source="/learnstream/bench") for event in batch])
+                published += len(batch)
         finally:
             await publisher.stop()
         print(
-            f"  published {students:,} students ({students * 3:,} events)"
-            f" in {time.monotonic() - started:.0f} s"
+            f"  published {students:,} students ({published:,} events) in {time.monotonic() - started:.0f} s"
         )
     # asked of analytics itself, one question at a time: through the gateway a slow answer
     # is cut off after 3 s while analytics goes on computing it, and the questions pile up
@@ -173,7 +178,17 @@ def measure(stack: EmbeddedStack, *, quick: bool) -> dict[str, dict[str, Any]]:
     idle = stack.cpu_percent(5.0)
     print(f"exports: seeding a course with {students:,} students")
     headers, course_id = asyncio.run(seed(stack, students))
-    print(f"  the stack worked off the seeding's events in {stack.wait_quiet(idle):.0f} s more")
+    # every context consumes what was published (chat, achievements and the gateway keep
+    # copies of enrollments and names); achievements works them off at a few dozen events a
+    # second (bench/README.md), hours for 100,000 students, so the export is measured after
+    # at most ten minutes of waiting, under whatever load is left, and the run says so
+    try:
+        waited = stack.wait_quiet(idle, timeout=600)
+        busy = ""
+        print(f"  the stack worked off the seeding's events in {waited:.0f} s more")
+    except RuntimeError:
+        busy = "; measured while other contexts were still working off the seeding"
+        print(f"  the stack is still busy after 600 s (CPU {stack.cpu_percent():.0f} %); measuring anyway")
     results: dict[str, dict[str, Any]] = {}
     times: list[float] = []
     rows = 0
@@ -190,7 +205,7 @@ def measure(stack: EmbeddedStack, *, quick: bool) -> dict[str, dict[str, Any]]:
         "value": round(csv_s, 2),
         "target": f"<= {CSV_TARGET_S:g} s",
         "met": csv_s <= CSV_TARGET_S and rows == students and students == 100_000,
-        "workload": f"students section as CSV, request to completed, median of {RUNS}{scale}",
+        "workload": f"students section as CSV, request to completed, median of {RUNS}{scale}{busy}",
         "runs_s": [round(t, 3) for t in times],
         "rows": rows,
     }
@@ -204,7 +219,7 @@ def measure(stack: EmbeddedStack, *, quick: bool) -> dict[str, dict[str, Any]]:
         "value": round(pdf_s, 2),
         "target": f"<= {PDF_TARGET_S:g} s",
         "met": pdf_s <= PDF_TARGET_S,
-        "workload": f"whole course report as PDF (charts, tables), {students:,} students, median of {RUNS}",
+        "workload": f"course report as PDF (charts, tables), {students:,} students, median of {RUNS}{busy}",
         "runs_s": [round(t, 3) for t in times],
     }
     return results

@@ -15,6 +15,7 @@ import io
 import json
 import zipfile
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -420,3 +421,52 @@ async def test_the_weekly_digest_is_mailed_to_the_outbox_and_published(
             headers={"X-Service-Token": stack.exports_settings.service_token.get_secret_value()},
         )
     assert again.json()["sent"] == 0
+
+
+async def test_expired_files_are_deleted_and_their_links_stop_working(stack: Any, world: World) -> None:
+    done = await export(stack, world.teacher, course_path(world), {"format": "json", "sections": ["lessons"]})
+    exports = stack.servers["exports"][0].config.app.state.exports
+    later = datetime.fromisoformat(done["expiresAt"].replace("Z", "+00:00")) + timedelta(seconds=1)
+    assert await exports.clean_up(now=later) >= 1
+    status = (await stack.http.get(f"/api/exports/{done['exportId']}", headers=world.teacher)).json()
+    assert status["status"] == "expired" and status["downloadUrl"] is None
+    async with httpx.AsyncClient(timeout=10) as browser:
+        assert (await browser.get(done["downloadUrl"])).status_code == 410
+    [row] = [
+        r
+        for r in (await stack.http.get("/api/exports", headers=world.teacher, params={"limit": 100})).json()[
+            "exports"
+        ]
+        if r["exportId"] == done["exportId"]
+    ]
+    assert row["deletedAt"] is not None
+
+
+async def test_a_learners_erasure_withdraws_kept_files_that_name_them(stack: Any, world: World) -> None:
+    learner = await stack.token("student", name="Erase Me Later")
+    assert (
+        await stack.http.post(f"/api/courses/{world.course_id}/enroll", headers=learner)
+    ).status_code == 201
+
+    async def listed() -> bool:
+        answer = await stack.http.get(
+            f"/api/instructor/courses/{world.course_id}/students",
+            headers=world.teacher,
+            params={"search": "Erase Me Later"},
+        )
+        return answer.status_code == 200 and answer.json()["pagination"]["total"] == 1
+
+    await eventually(listed)
+    done = await export(stack, world.teacher, course_path(world), {"format": "csv", "sections": ["students"]})
+    assert "Erase Me Later" in (await download(stack, done)).content.decode("utf-8-sig")
+    erased = (await stack.http.delete("/api/me", headers=learner)).json()
+
+    async def confirmed() -> bool:
+        status = (await stack.http.get(erased["statusUrl"])).json()
+        return status["contexts"]["exports"]["status"] == "confirmed"
+
+    await eventually(confirmed)
+    status = (await stack.http.get(f"/api/exports/{done['exportId']}", headers=world.teacher)).json()
+    assert status["status"] == "expired" and "erasure" in status["error"]
+    async with httpx.AsyncClient(timeout=10) as browser:
+        assert (await browser.get(done["downloadUrl"])).status_code == 410

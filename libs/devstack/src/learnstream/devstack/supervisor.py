@@ -122,6 +122,7 @@ def service_env(
             "LEARNSTREAM_EXPORT_STORAGE_DIR": str((data_dir / "exports").absolute()),
             "LEARNSTREAM_MAIL_OUTBOX_DIR": str((data_dir / "outbox").absolute()),
             "LEARNSTREAM_PUBLIC_BASE_URL": f"http://{HOST}:{ports['gateway']}",
+            "LEARNSTREAM_GATEWAY_URL": f"http://{HOST}:{ports['gateway']}",
             "PYTHONUNBUFFERED": "1",
         }
     )

@@ -258,6 +258,12 @@ def build_router(
             raise InvalidQuery("instructorId", "an admin names the instructor whose courses to export")
         return instructor_of(actor, instructor_id)
 
+    async def rows_scope(actor: Actor, course_id: UUID | None, instructor_id: UUID | None) -> UUID:
+        """The instructor whose rows are asked for: the course's owner, or the actor's scope."""
+        if course_id is not None:
+            return (await own_course(actor, course_id)).instructor_id
+        return scope_of(actor, instructor_id)
+
     CourseParam = Annotated[UUID | None, Query(alias="courseId", description="One course; default: all.")]
 
     @router.get("/internal/exports/courses")
@@ -301,11 +307,7 @@ def build_router(
         instructor_id: InstructorParam = None,
     ) -> Response:
         """Every question asked of the assistant in the window, answered or not, and its rating."""
-        if course_id is not None:
-            course = await own_course(actor, course_id)
-            instructor = course.instructor_id
-        else:
-            instructor = scope_of(actor, instructor_id)
+        instructor = await rows_scope(actor, course_id, instructor_id)
         answer = await reports.questions(course_id, instructor, **asdict(window))
         return _rows_response(answer)
 
@@ -317,11 +319,7 @@ def build_router(
         instructor_id: InstructorParam = None,
     ) -> Response:
         """Every graded quiz attempt in the window."""
-        if course_id is not None:
-            course = await own_course(actor, course_id)
-            instructor = course.instructor_id
-        else:
-            instructor = scope_of(actor, instructor_id)
+        instructor = await rows_scope(actor, course_id, instructor_id)
         answer = await reports.quiz_attempts(course_id, instructor, **asdict(window))
         return _rows_response(answer)
 

@@ -16,6 +16,7 @@ from uuid import UUID
 from learnstream.analytics.service_layer.base import IN_WINDOW, fallback_name, iso, ms, r1, utc
 from learnstream.analytics.service_layer.periods import window
 from learnstream.analytics.service_layer.platform import Reports as PlatformReports
+from learnstream.analytics.service_layer.students import _student_out
 
 
 class Reports(PlatformReports):
@@ -67,16 +68,8 @@ class Reports(PlatformReports):
             "course": {"id": str(course.id), "title": course.title},
             "students": [
                 {
-                    "id": str(s["id"]),
-                    "name": s["name"],
-                    "progress": s["progress"],
-                    "timeSpent": s["timeSpent"],
+                    **_student_out(s),
                     "lessonsStarted": s["lessonsStarted"],
-                    "enrolledAt": iso(s["enrolledAt"]),
-                    "lastActive": iso(s["lastActive"]),
-                    "completedAt": iso(s["completedAt"]),
-                    "status": s["status"],
-                    "atRisk": s["atRisk"],
                     "reasons": s["reasons"],
                     "details": s["details"],
                 }
