@@ -90,7 +90,7 @@ async def gateway_app(documents: dict[str, dict[str, Any]]) -> AsyncIterator[tup
         async def anyone() -> None:
             return None
 
-        limited = {"reads": Depends(anyone), "tracking": Depends(anyone)}
+        limited = {"reads": Depends(anyone), "tracking": Depends(anyone), "public": Depends(anyone)}
         app.include_router(build_forwarding_router(services, limited))
 
         @app.get("/own")

@@ -9,6 +9,7 @@ from typing import Any
 from uuid import uuid4
 
 import httpx
+from aiohttp import web
 from fastapi import Depends, FastAPI
 
 from learnstream.gateway.adapters.services import ContextServices
@@ -34,9 +35,11 @@ def client(services: ContextServices) -> httpx.AsyncClient:
     async def caller() -> Actor:
         return learner
 
-    app.include_router(
-        build_forwarding_router(services, {"reads": Depends(caller), "tracking": Depends(caller)})
-    )
+    async def nobody() -> None:  # the routes that need no token (signed links)
+        return None
+
+    limited = {"reads": Depends(caller), "tracking": Depends(caller), "public": Depends(nobody)}
+    app.include_router(build_forwarding_router(services, limited))
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway")
 
 
@@ -78,3 +81,23 @@ async def test_a_refused_report_is_passed_on_as_it_is() -> None:
     async with gateway(handlers) as http, http:
         answer = await track(http)
     assert answer.status_code == 422 and answer.json() == problem
+
+
+async def test_a_signed_download_goes_on_without_an_actor_and_keeps_its_file_name() -> None:
+    seen: dict[str, Any] = {}
+
+    async def exports(request: web.Request) -> web.StreamResponse:
+        seen.update(request.headers)
+        seen["query"] = dict(request.query)
+        return web.Response(
+            body=b"name,progress\r\nAda,50\r\n",
+            content_type="text/csv",
+            headers={"Content-Disposition": 'attachment; filename="report.csv"'},
+        )
+
+    async with gateway({"exports": exports}) as http, http:
+        answer = await http.get(f"/api/exports/{uuid4()}/download", params={"expires": "1", "signature": "s"})
+    assert answer.status_code == 200
+    assert answer.content == b"name,progress\r\nAda,50\r\n"
+    assert answer.headers["content-disposition"] == 'attachment; filename="report.csv"'
+    assert "X-Actor-Id" not in seen and seen["query"] == {"expires": "1", "signature": "s"}
