@@ -148,7 +148,8 @@ def render_xlsx(report: Report, path: Path) -> str:
                 summary.write(line, 0, "•")
                 summary.write(line, 1, advice)
         used = {"summary"}
-        for table in report.tables:
+        # the summary section is the Summary sheet above, with the recommendations
+        for table in (t for t in report.tables if t.name != "summary"):
             name = _sheet_name(table.title, used)
             sheet = book.add_worksheet(name)
             _write_sheet(sheet, table, bold, formats)
