@@ -27,16 +27,17 @@ class DataRefused(Exception):
         self.detail = detail
 
 
-class AnalyticsClient:
-    """A pooled HTTP client of the analytics service carrying the service credential."""
+class ServiceClient:
+    """A pooled HTTP client of another Learnstream service, carrying the service credential."""
 
     def __init__(self, base_url: str, *, service_token: str, timeout: float) -> None:
-        self.base_url = base_url
+        self.base_url = base_url.rstrip("/")
         self._token = service_token
         self._timeout = timeout
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
+        # made on first use: an aiohttp session belongs to the event loop that runs it
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 base_url=self.base_url,
@@ -49,6 +50,10 @@ class AnalyticsClient:
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+class AnalyticsClient(ServiceClient):
+    """The analytics service's API, always asked as an actor."""
 
     async def get(self, path: str, actor: tuple[UUID, str], **params: Any) -> dict[str, Any]:
         """GET ``path`` as ``actor`` (user id, role); params that are ``None`` are left out."""

@@ -9,33 +9,23 @@ from uuid import UUID
 import aiohttp
 import orjson
 
+from learnstream.exports.adapters.analytics import ServiceClient
+
 
 class AccountUnavailable(Exception):
     """The account could not be read (the gateway is down, or the account is gone)."""
 
 
-class Accounts:
+class Accounts(ServiceClient):
+    """The gateway's internal account API."""
+
     def __init__(self, gateway_url: str, *, service_token: str, timeout: float = 10.0) -> None:
-        self.gateway_url = gateway_url.rstrip("/")
-        self._token = service_token
-        self._timeout = timeout
-        self._session: aiohttp.ClientSession | None = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                headers={"X-Service-Token": self._token}, timeout=aiohttp.ClientTimeout(total=self._timeout)
-            )
-        return self._session
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        super().__init__(gateway_url, service_token=service_token, timeout=timeout)
 
     async def account(self, user_id: UUID) -> dict[str, Any]:
         """``{id, email, fullName, role, timezone}`` of the user."""
         try:
-            async with self._client().get(f"{self.gateway_url}/internal/users/{user_id}") as response:
+            async with self._client().get(f"/internal/users/{user_id}") as response:
                 body = await response.read()
                 status = response.status
         except (aiohttp.ClientError, TimeoutError) as exc:

@@ -23,7 +23,12 @@ from learnstream.events.catalog import (
     CoursePublished,
 )
 from learnstream.events.exports import ExportRequested, LearnerExportsErased
-from learnstream.events.identity import LearnerErasureRequested, UserProfileChanged, UserRegistered
+from learnstream.events.identity import (
+    IdentityEvent,
+    LearnerErasureRequested,
+    UserProfileChanged,
+    UserRegistered,
+)
 from learnstream.events.progress import CourseCompleted
 from learnstream.exports.adapters import jobs
 from learnstream.exports.service_layer.certificates import Certificates
@@ -60,14 +65,13 @@ def register(
         """Issue the course's certificate (once per learner and course)."""
         await certificates.issue(ctx.session, event)
 
-    @consumer.on(UserRegistered)
-    async def registered(event: UserRegistered, ctx: HandlerContext) -> None:
-        """Keep the name certificates and digests print."""
+    async def person(event: IdentityEvent, ctx: HandlerContext) -> None:
+        """Keep the name certificates and digests print (a profile change sets only what changed)."""
+        assert isinstance(event, UserRegistered | UserProfileChanged)
         await jobs.keep_person(ctx.session, event.user_id, event.display_name, event.role)
 
-    @consumer.on(UserProfileChanged)
-    async def renamed(event: UserProfileChanged, ctx: HandlerContext) -> None:
-        await jobs.keep_person(ctx.session, event.user_id, event.display_name, event.role)
+    for identity_type in (UserRegistered, UserProfileChanged):
+        consumer.on(identity_type)(person)
 
     @consumer.on(LearnerErasureRequested)
     async def erase_learner(event: LearnerErasureRequested, ctx: HandlerContext) -> None:

@@ -147,18 +147,16 @@ class ExportService:
             report = await self._gather(spec, actor)
             scratch = self.storage.scratch(event.export_id)
             extension = await asyncio.to_thread(_render, report, spec.format, scratch)
-        except DataRefused as exc:
-            reason = f"The data could not be read: {exc.detail}"
-            await self.store.append(session, stream, version, [self._failed(event, reason)])
-            return
-        except DataUnavailable as exc:
-            reason = f"The analytics service was unavailable ({exc}); ask again in a few minutes."
-            await self.store.append(session, stream, version, [self._failed(event, reason)])
-            return
         except Exception as exc:
-            log.exception("export failed", extra={"export_id": str(event.export_id)})
-            reason = f"The export could not be produced ({type(exc).__name__}); ask again or report it."
-            await self.store.append(session, stream, version, [self._failed(event, reason)])
+            if isinstance(exc, DataRefused):
+                reason = f"The data could not be read: {exc.detail}"
+            elif isinstance(exc, DataUnavailable):
+                reason = f"The analytics service was unavailable ({exc}); ask again in a few minutes."
+            else:
+                log.exception("export failed", extra={"export_id": str(event.export_id)})
+                reason = f"The export could not be produced ({type(exc).__name__}); ask again or report it."
+            failed = ExportFailed(requester_id=event.requester_id, export_id=event.export_id, reason=reason)
+            await self.store.append(session, stream, version, [failed])
             return
         key, size = await self.storage.keep(event.export_id, scratch, extension)
         finished = datetime.now(UTC)
@@ -185,10 +183,6 @@ class ExportService:
                     raise
                 await asyncio.sleep(self.retry_delay * 2 ** (attempt - 1))
         raise AssertionError("unreachable")
-
-    @staticmethod
-    def _failed(event: ExportRequested, reason: str) -> ExportFailed:
-        return ExportFailed(requester_id=event.requester_id, export_id=event.export_id, reason=reason)
 
     @staticmethod
     def _file_name(report: Report, spec: ExportSpec, extension: str, at: datetime) -> str:
