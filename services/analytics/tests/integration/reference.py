@@ -711,15 +711,21 @@ class Reference:
         struggling = self._struggling(course_id, now, quiz_failures, questions, window_days)
         rows = []
         for learner in sorted(students - completed.keys()):
-            reasons = []
+            reasons, details = [], []
             if now - last_active[learner] > timedelta(days=inactive_days):
                 reasons.append("inactive")
+                details.append(f"No activity for {(now - last_active[learner]).days} days")
             # Reading: "from the enrollment" is the latest EnrollmentCreated, as for last active.
             since = last_completion.get(learner, latest_enrollment[learner])
             if now - since > timedelta(days=stuck_days):
                 reasons.append("stuck")
+                details.append(
+                    f"No lesson completed for {(now - since).days} days"
+                    f" at {round(progress.get(learner, 0.0), 1):g}% progress"
+                )
             if learner in struggling:
                 reasons.append("struggling")
+                details += struggling[learner]
             if reasons:
                 rows.append(
                     {
@@ -727,6 +733,7 @@ class Reference:
                         "name": self.name(learner),
                         "reason": reasons[0],
                         "reasons": reasons,
+                        "details": "; ".join(details),
                         "lastActive": last_active[learner],
                         "progress": progress.get(learner, 0.0),
                     }
@@ -735,27 +742,42 @@ class Reference:
 
     def _struggling(
         self, course_id: UUID, now: datetime, quiz_failures: int, questions: int, window_days: int
-    ) -> set[UUID]:
-        struggling: set[UUID] = set()
+    ) -> dict[UUID, list[str]]:
+        """Who struggles, with what in words: failed quizzes (sorted), then much-asked lessons (sorted)."""
+        titles = {lesson.lesson_id: lesson.title for lesson in self.outline(course_id)}
+        quiz_titles = {
+            quiz.quiz_id: titles.get(quiz.lesson_id, "a quiz") for quiz in self.quizzes_of(course_id)
+        }
+        quizzes: dict[UUID, list[str]] = defaultdict(list)
         per_learner: dict[tuple[UUID, UUID], list[QuizSubmitted]] = defaultdict(list)
         for quiz, by_number in self._attempts(course_id, now).items():
             for (learner, _), attempt in by_number.items():
                 per_learner[(learner, quiz)].append(attempt)
-        for (learner, _), tries in per_learner.items():
+        for (learner, quiz), tries in per_learner.items():
             failures = [a for a in tries if not a.passed]
             if len(failures) < quiz_failures:
                 continue
             last_failure = max(a.occurred_at for a in failures)
             # Reading: "after the last failure" is by occurred_at, strictly later.
             if not any(a.passed and a.occurred_at > last_failure for a in tries):
-                struggling.add(learner)
+                title = quiz_titles.get(quiz, "a quiz")
+                quizzes[learner].append(f'Failed the quiz of "{title}" {len(failures)} times without passing')
         asked: Counter[tuple[UUID, UUID]] = Counter(
             (m.learner_id, m.lesson_id)
             for m in self._of_course(course_id, now, ChatMessageSent)
             if m.lesson_id is not None and now - m.occurred_at <= timedelta(days=window_days)
         )
-        struggling |= {learner for (learner, _), count in asked.items() if count >= questions}
-        return struggling
+        lessons: dict[UUID, list[str]] = defaultdict(list)
+        for (learner, lesson_id), count in asked.items():
+            if count >= questions:
+                title = titles.get(lesson_id, "one lesson")
+                lessons[learner].append(
+                    f'Asked the assistant {count} questions about "{title}" in {window_days} days'
+                )
+        return {
+            learner: sorted(quizzes.get(learner, [])) + sorted(lessons.get(learner, []))
+            for learner in quizzes.keys() | lessons.keys()
+        }
 
     # --- assistant ---------------------------------------------------------------------------
 

@@ -12,6 +12,8 @@ fall outside every window.
 
 from __future__ import annotations
 
+import csv
+import io
 import random
 import time
 from dataclasses import dataclass
@@ -150,6 +152,129 @@ async def test_students_and_at_risk_match(analytics: AnalyticsApi, projected: Pr
             assert student["details"]
             reasons_seen.update(student["reasons"])
     assert reasons_seen == {"inactive", "stuck", "struggling"}
+
+
+def _busiest(projected: Projected) -> tuple[UUID, list[dict[str, Any]]]:
+    now = projected.workload.now
+    course = max(
+        projected.workload.courses, key=lambda c: len(projected.reference.students(c.course_id, now=now))
+    )
+    return course.course_id, projected.reference.students(course.course_id, now=now)
+
+
+STUDENT_ORDERS: dict[str, Any] = {
+    "progress": lambda s: (-round(s["progress"], 1), s["id"]),
+    "recent": lambda s: (-s["lastActive"].timestamp(), s["id"]),
+    "name": lambda s: (s["name"].casefold(), s["id"]),
+    "timeSpent": lambda s: (-s["timeSpent"], s["id"]),
+    "fastest": lambda s: (
+        s["completedAt"] is None,
+        (s["completedAt"] - s["enrolledAt"]).total_seconds() if s["completedAt"] else 0,
+        s["id"],
+    ),
+}
+
+
+async def test_students_are_sorted_filtered_searched_and_paged_as_the_reference_says(
+    analytics: AnalyticsApi, projected: Projected
+) -> None:
+    course_id, expected = _busiest(projected)
+    now = projected.workload.now.isoformat()
+    base = f"/api/instructor/courses/{course_id}/students"
+    actor = owner(projected.workload, course_id)
+
+    async def every_page(**params: Any) -> tuple[list[str], int]:
+        ids: list[str] = []
+        page = 1
+        while True:
+            answer = await analytics.get(base, actor, limit=7, page=page, now=now, **params)
+            ids += [s["id"] for s in answer["students"]]
+            if page >= answer["pagination"]["pages"]:
+                return ids, answer["pagination"]["total"]
+            page += 1
+
+    assert len(expected) > 20
+    for sort, key in STUDENT_ORDERS.items():
+        ids, total = await every_page(sort=sort)
+        assert total == len(expected)
+        assert ids == [s["id"] for s in sorted(expected, key=key)], sort
+    risky = {str(row["id"]) for row in projected.reference.at_risk(course_id, now=projected.workload.now)}
+    for name, keep in {
+        "active": lambda s: s["status"] == "active",
+        "completed": lambda s: s["status"] == "completed",
+        "atRisk": lambda s: s["id"] in risky,
+    }.items():
+        ids, total = await every_page(filter=name, sort="name")
+        wanted = [s["id"] for s in sorted(expected, key=STUDENT_ORDERS["name"]) if keep(s)]
+        assert wanted, name
+        assert (ids, total) == (wanted, len(wanted)), name
+    needle = expected[0]["name"][2:6].swapcase()
+    ids, total = await every_page(search=needle, sort="name")
+    wanted = [
+        s["id"]
+        for s in sorted(expected, key=STUDENT_ORDERS["name"])
+        if needle.casefold() in s["name"].casefold()
+    ]
+    assert (ids, total) == (wanted, len(wanted)) and expected[0]["id"] in ids
+    beyond = await analytics.get(base, actor, limit=7, page=999, now=now)
+    assert beyond["students"] == [] and beyond["pagination"]["total"] == len(expected)
+
+
+async def test_a_courses_export_rows_as_json_and_csv_match_the_reference(
+    analytics: AnalyticsApi, projected: Projected
+) -> None:
+    course_id, expected = _busiest(projected)
+    now = projected.workload.now
+    actor = owner(projected.workload, course_id)
+    risky = by_id(projected.reference.at_risk(course_id, now=now))
+    by_name = sorted(expected, key=STUDENT_ORDERS["name"])
+    path = "/internal/exports/students"
+    answer = await analytics.get(path, actor, courseId=str(course_id), now=now.isoformat())
+    assert answer["course"]["id"] == str(course_id) and "total" not in answer
+    assert [s["id"] for s in answer["students"]] == [s["id"] for s in by_name]
+    for row, student in zip(answer["students"], by_name, strict=True):
+        assert_matches(row, student, f"export row {student['id']}")
+        risk = risky.get(student["id"])
+        assert row["reasons"] == (risk["reasons"] if risk else [])
+        assert row["details"] == (risk["details"] if risk else "")
+        assert isinstance(row["lessonsStarted"], int)
+    first = await analytics.get(path, actor, courseId=str(course_id), now=now.isoformat(), limit=5)
+    assert first["total"] == len(expected) and first["students"] == answer["students"][:5]
+    at_risk = await analytics.get(
+        path, actor, courseId=str(course_id), now=now.isoformat(), atRisk="true", fields="id,lastActive"
+    )
+    assert [row["id"] for row in at_risk["students"]] == [
+        row["id"] for row in sorted(risky.values(), key=lambda r: (r["lastActive"], r["id"]))
+    ]
+    assert set(at_risk["students"][0]) == {"id", "lastActive"}
+
+    headers = {"X-Service-Token": DEV_SERVICE_TOKEN, "X-Actor-Id": str(actor[0]), "X-Actor-Role": actor[1]}
+    fields = "name,id,progress,atRisk,reasons,completedAt,lessonsStarted"
+    response = await analytics.http.get(
+        path,
+        headers=headers,
+        params={"courseId": str(course_id), "now": now.isoformat(), "format": "csv", "fields": fields},
+    )
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+    lines = list(csv.reader(io.StringIO(response.text, newline="")))
+    assert response.content.count(b"\r\n") == len(lines)
+    assert lines[0] == fields.split(",")
+    for line, row in zip(lines[1:], answer["students"], strict=True):
+        assert line == [
+            row["name"],
+            row["id"],
+            f"{row['progress']:g}",
+            "yes" if row["atRisk"] else "no",
+            "; ".join(row["reasons"]),
+            row["completedAt"] or "",
+            str(row["lessonsStarted"]),
+        ]
+    assert len(lines) == len(expected) + 1
+    refused = await analytics.http.get(
+        path, headers=headers, params={"courseId": str(course_id), "fields": "name,password"}
+    )
+    assert refused.status_code == 422 and refused.headers["content-type"].startswith("application/problem")
+    assert "password" in refused.text
 
 
 async def test_assistant_analytics_match(analytics: AnalyticsApi, projected: Projected) -> None:

@@ -21,6 +21,8 @@ from learnstream.analytics.domain.errors import InvalidQuery, NotFound
 from learnstream.analytics.service_layer.base import iso
 from learnstream.analytics.service_layer.periods import within_range
 from learnstream.analytics.service_layer.reports import Course, Reports
+from learnstream.analytics.service_layer.rows import COURSE_STUDENT_FIELDS
+from learnstream.analytics.service_layer.students import LEARNER_FIELDS
 from learnstream.runtime.actors import Actor, actor_dependency, require_service_token
 from learnstream.runtime.problems import Problem, problem_response
 from learnstream.runtime.projection import BatchProjection
@@ -280,11 +282,37 @@ def build_router(
         search: Annotated[str | None, Query(max_length=200)] = None,
         instructor_id: InstructorParam = None,
         now: NowParam = None,
+        file_format: Annotated[
+            Literal["json", "csv"],
+            Query(alias="format", description="One course: the rows as JSON, or as CSV."),
+        ] = "json",
+        fields: Annotated[
+            str | None,
+            Query(description="One course: the fields of each student, comma-separated, in this order."),
+        ] = None,
+        at_risk: Annotated[
+            bool,
+            Query(alias="atRisk", description="One course: only those at risk, longest quiet first."),
+        ] = False,
+        limit: Annotated[
+            int | None, Query(ge=1, le=100_000, description="One course: at most this many (and the total).")
+        ] = None,
     ) -> Response:
         """Every student of one course, or of all the instructor's courses (with the creator filters)."""
         if course_id is not None:
             await own_course(actor, course_id)
-            return _rows_response(await reports.all_course_students(course_id, now=_now(now)))
+            names = COURSE_STUDENT_FIELDS if fields is None else tuple(fields.split(","))
+            unknown = sorted(set(names) - LEARNER_FIELDS)
+            if unknown or not names:
+                raise InvalidQuery(
+                    "fields",
+                    f"unknown fields {', '.join(unknown)}; known: {', '.join(sorted(LEARNER_FIELDS))}",
+                )
+            body = await reports.all_course_students(
+                course_id, now=_now(now), fields=names, file_format=file_format, at_risk=at_risk, limit=limit
+            )
+            media = "text/csv; charset=utf-8" if file_format == "csv" else "application/json"
+            return Response(body, media_type=media)
         instructor = scope_of(actor, instructor_id)
         answer = await reports.all_creator_students(
             instructor, now=_now(now), status=status, progress=progress, search=search

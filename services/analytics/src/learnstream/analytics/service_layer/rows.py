@@ -9,14 +9,20 @@ as the requester, with the same ownership checks as the reports.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
+import orjson
+
 from learnstream.analytics.service_layer.base import IN_WINDOW, fallback_name, iso, ms, r1, utc
 from learnstream.analytics.service_layer.periods import window
 from learnstream.analytics.service_layer.platform import Reports as PlatformReports
-from learnstream.analytics.service_layer.students import _student_out
+from learnstream.analytics.service_layer.students import AT_RISK_ORDER, STUDENT_OUT
+
+COURSE_STUDENT_FIELDS = (*STUDENT_OUT, "lessonsStarted", "reasons", "details")
+"""What an export is given of each student of a course unless it names the fields."""
 
 
 class Reports(PlatformReports):
@@ -59,23 +65,34 @@ class Reports(PlatformReports):
         )
         return ids, titles, (ms(win.start), ms(win.end))
 
-    async def all_course_students(self, course_id: UUID, *, now: datetime) -> dict[str, Any]:
-        """Every student of the course, with progress, activity, status and risk reasons."""
+    async def all_course_students(
+        self,
+        course_id: UUID,
+        *,
+        now: datetime,
+        fields: Sequence[str] = COURSE_STUDENT_FIELDS,
+        file_format: str = "json",
+        at_risk: bool = False,
+        limit: int | None = None,
+    ) -> bytes:
+        """Every student of the course (or the first ``limit``), by name, or only those at
+        risk, the longest quiet first: ``{"course", "students"[, "total"]}`` as JSON, or the
+        rows as CSV (:meth:`_course_learners_file`). With a ``limit`` the JSON says how many
+        there are in all (``total``)."""
         course = await self.course(course_id)
-        learners = await self._course_learners(course_id, now)
-        learners.sort(key=lambda s: (s["name"].casefold(), str(s["id"])))
-        return {
-            "course": {"id": str(course.id), "title": course.title},
-            "students": [
-                {
-                    **_student_out(s),
-                    "lessonsStarted": s["lessonsStarted"],
-                    "reasons": s["reasons"],
-                    "details": s["details"],
-                }
-                for s in learners
-            ],
-        }
+        where, order = ("atRisk", AT_RISK_ORDER) if at_risk else ("1", "lower_name, id")
+        head = orjson.dumps({"id": str(course.id), "title": course.title})
+        if limit is not None and file_format == "json":
+            rows, total = await self._course_learners(
+                course_id, now, fields=fields, where=where, order=order, limit=limit
+            )
+            return orjson.dumps({"course": orjson.Fragment(head), "total": total, "students": rows})
+        body = await self._course_learners_file(
+            course_id, now, fields=fields, file_format=file_format, where=where, order=order, limit=limit
+        )
+        if file_format == "csv":
+            return body
+        return b'{"course":' + head + b',"students":' + body + b"}"
 
     async def all_creator_students(
         self, instructor_id: UUID, *, now: datetime, **filters: Any

@@ -29,134 +29,216 @@ from learnstream.analytics.service_layer.base import (
 from learnstream.analytics.service_layer.course import CourseReports
 from learnstream.analytics.service_layer.periods import zone
 
+STUDENT_OUT = (
+    "id",
+    "name",
+    "progress",
+    "timeSpent",
+    "lastActive",
+    "enrolledAt",
+    "completedAt",
+    "status",
+    "atRisk",
+)
+"""A student of the course as the students list shows one."""
+AT_RISK_OUT = ("id", "name", "reason", "reasons", "details", "lastActive", "progress")
+AT_RISK_ORDER = "last_active, id"
+"""The at-risk list: the longest quiet first."""
+LEARNER_FIELDS = frozenset((*STUDENT_OUT, *AT_RISK_OUT, "lessonsStarted"))
+"""What :func:`learners_sql` answers of each student, by the name the API gives it."""
+CSV_CELLS = {
+    "atRisk": "if(s.atRisk, 'yes', 'no')",
+    "reasons": "arrayStringConcat(s.reasons, '; ')",
+    "completedAt": "ifNull(s.completedAt, '')",
+}
+"""How a field is written in the CSV rows of an export (yes/no, "a; b", empty for none):
+the exports service writes its own CSV cells the same way."""
+ISO = "concat(replaceOne(toString({}), ' ', 'T'), 'Z')"
+"""A DateTime64(3, 'UTC') as ISO 8601 with milliseconds and Z, as :func:`iso` writes it."""
+
+
+def learners_sql(*, one: bool = False) -> str:
+    """Every student of course ``{c}`` enrolled at ``{now}`` (only ``{learner}`` when ``one``):
+    progress, time, activity, status and the at-risk reasons with their details in words.
+
+    The definitions are ``docs/analytics.md``'s, with the thresholds as parameters
+    (:meth:`StudentReports._learner_parameters`); the answer's columns are named as the API
+    names them, plus ``lower_name``, ``last_active``, ``enrolled_at`` and ``completed_at``
+    to sort by. Worked out in ClickHouse, so a course of 100,000 students costs one query
+    and no Python loop.
+    """
+    only = " AND learner_id = {learner:UUID}" if one else ""
+    return f"""
+    WITH fromUnixTimestamp64Milli({{now:Int64}}, 'UTC') AS now_, 86400000 AS day_ms
+    SELECT toString(l.learner_id) AS id,
+           if(u.display_name != '', u.display_name,
+              concat('Learner ', substring(toString(l.learner_id), 1, 8))) AS name,
+           lowerUTF8(name) AS lower_name,
+           round(l.progress, 1) AS progress,
+           toUInt32(l.time_spent) AS timeSpent,
+           l.last_active AS last_active,
+           l.enrolled_at AS enrolled_at,
+           if(l.completed, l.completed_at, NULL) AS completed_at,
+           {ISO.format("l.last_active")} AS lastActive,
+           {ISO.format("l.enrolled_at")} AS enrolledAt,
+           if(l.completed, {ISO.format("l.completed_at")}, NULL) AS completedAt,
+           dateDiff('millisecond', l.last_active, now_) AS idle_ms,
+           dateDiff('millisecond', l.last_progress, now_) AS still_ms,
+           multiIf(l.completed, 'completed', idle_ms <= {{inactive:UInt32}} * day_ms, 'active', 'inactive')
+               AS status,
+           NOT l.completed AND idle_ms > {{inactive:UInt32}} * day_ms AS inactive,
+           NOT l.completed AND still_ms > {{stuck:UInt32}} * day_ms AS stuck,
+           if(l.completed, [], arrayConcat(q.texts, a.texts)) AS struggles,
+           arrayConcat(if(inactive, ['inactive'], []), if(stuck, ['stuck'], []),
+                       if(notEmpty(struggles), ['struggling'], [])) AS reasons,
+           reasons[1] AS reason,
+           toBool(notEmpty(reasons)) AS atRisk,
+           arrayStringConcat(arrayConcat(
+               if(inactive, [concat('No activity for ', toString(intDiv(idle_ms, day_ms)), ' days')], []),
+               if(stuck, [concat('No lesson completed for ', toString(intDiv(still_ms, day_ms)), ' days at ',
+                                 toString(progress), '% progress')], []),
+               struggles), '; ') AS details,
+           toUInt32(l.started_lessons) AS lessonsStarted
+    FROM (
+        SELECT learner_id,
+               {LATEST_ENROLLMENT}) AS enrolled,
+               minIf(time, name = 'EnrollmentCreated') AS enrolled_at,
+               countIf(name = 'CourseCompleted') > 0 AS completed,
+               minIf(time, name = 'CourseCompleted') AS completed_at,
+               if(completed, 100., {LATEST_PROGRESS})) AS progress,
+               sumIf(seconds, name = 'LessonTimeTracked') AS time_spent,
+               if(countIf(name IN {ACTIVITY_SQL}) > 0,
+                  maxIf(time, name IN {ACTIVITY_SQL}), enrolled_at) AS last_active,
+               if(countIf(name = 'LessonCompleted') > 0, maxIf(time, name = 'LessonCompleted'),
+                  enrolled_at) AS last_progress,
+               uniqExactIf(lesson_id, name = 'LessonStarted') AS started_lessons
+        FROM {{db}}.activity FINAL
+        WHERE course_id = {{c:UUID}} AND time < now_{only}
+        GROUP BY learner_id
+    ) AS l
+    LEFT JOIN (
+        SELECT f.learner_id AS learner_id,
+               arraySort(groupArray(concat('Failed the quiz of "', if(t.found, t.title, 'a quiz'), '" ',
+                                           toString(f.fails), ' times without passing'))) AS texts
+        FROM (
+            SELECT learner_id, quiz_id,
+                   countIf(flag = 0) AS fails, maxIf(time, flag = 0) AS last_fail,
+                   countIf(flag = 1) AS passes, maxIf(time, flag = 1) AS last_pass
+            FROM {{db}}.activity FINAL
+            WHERE course_id = {{c:UUID}} AND name = 'QuizSubmitted' AND time < now_{only}
+            GROUP BY learner_id, quiz_id
+            HAVING fails >= {{fails:UInt32}} AND (passes = 0 OR last_pass < last_fail)
+        ) AS f
+        LEFT JOIN (
+            SELECT qz.quiz_id AS quiz_id, ls.lesson_title AS title, 1 AS found
+            FROM {{db}}.current_quizzes AS qz
+            INNER JOIN {{db}}.current_lessons AS ls
+                ON ls.lesson_id = qz.lesson_id AND ls.course_id = qz.course_id
+            WHERE qz.course_id = {{c:UUID}}
+        ) AS t ON t.quiz_id = f.quiz_id
+        GROUP BY f.learner_id
+    ) AS q ON q.learner_id = l.learner_id
+    LEFT JOIN (
+        SELECT k.learner_id AS learner_id,
+               arraySort(groupArray(concat('Asked the assistant ', toString(k.asked), ' questions about "',
+                                           if(t.found, t.title, 'one lesson'), '" in ',
+                                           toString({{window:UInt32}}), ' days'))) AS texts
+        FROM (
+            SELECT learner_id, lesson_id, count() AS asked
+            FROM {{db}}.activity FINAL
+            WHERE course_id = {{c:UUID}} AND name = 'ChatMessageSent'
+              AND lesson_id != toUUID({{zero:String}})
+              AND time >= now_ - toIntervalDay({{window:UInt32}}) AND time < now_{only}
+            GROUP BY learner_id, lesson_id
+            HAVING asked >= {{questions:UInt32}}
+        ) AS k
+        LEFT JOIN (
+            SELECT lesson_id, lesson_title AS title, 1 AS found
+            FROM {{db}}.current_lessons WHERE course_id = {{c:UUID}}
+        ) AS t ON t.lesson_id = k.lesson_id
+        GROUP BY k.learner_id
+    ) AS a ON a.learner_id = l.learner_id
+    LEFT JOIN {{db}}.user_profiles AS u ON u.user_id = l.learner_id
+    WHERE l.enrolled
+    """
+
+
+def _field(name: str) -> str:
+    if name not in LEARNER_FIELDS:
+        raise ValueError(f"no student field {name!r}")
+    return name
+
 
 class StudentReports(CourseReports):
     """A course's students and their assistant questions."""
 
     # -- students ----------------------------------------------------------------------------------
 
-    async def _course_learners(self, course_id: UUID, now: datetime) -> list[dict[str, Any]]:
-        """Every student of the course (enrolled at ``now``) with progress, activity and risk."""
-        limits = self.thresholds
+    async def _course_learners(
+        self,
+        course_id: UUID,
+        now: datetime,
+        *,
+        fields: Sequence[str] = STUDENT_OUT,
+        where: str = "1",
+        order: str = "lower_name, id",
+        limit: int | None = None,
+        offset: int = 0,
+        learner: UUID | None = None,
+        **parameters: Any,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """The course's students (enrolled at ``now``) that match ``where``, in ``order``: the
+        ``fields`` asked of each, and how many match in all (whatever ``limit`` keeps)."""
         rows = await self._rows(
-            f"""
-            WITH fromUnixTimestamp64Milli({{now:Int64}}, 'UTC') AS now_
-            SELECT l.learner_id, u.display_name, l.progress, l.time_spent, l.last_active, l.enrolled_at,
-                   l.completed_at, l.completed, l.last_progress, q.quizzes, a.lessons, l.started_lessons
-            FROM (
-                SELECT learner_id,
-                       {LATEST_ENROLLMENT}) AS enrolled,
-                       minIf(time, name = 'EnrollmentCreated') AS enrolled_at,
-                       countIf(name = 'CourseCompleted') > 0 AS completed,
-                       minIf(time, name = 'CourseCompleted') AS completed_at,
-                       if(completed, 100., {LATEST_PROGRESS})) AS progress,
-                       sumIf(seconds, name = 'LessonTimeTracked') AS time_spent,
-                       if(countIf(name IN {ACTIVITY_SQL}) > 0,
-                          maxIf(time, name IN {ACTIVITY_SQL}), enrolled_at) AS last_active,
-                       if(countIf(name = 'LessonCompleted') > 0, maxIf(time, name = 'LessonCompleted'),
-                          enrolled_at) AS last_progress,
-                       uniqExactIf(lesson_id, name = 'LessonStarted') AS started_lessons
-                FROM {{db}}.activity FINAL
-                WHERE course_id = {{c:UUID}} AND time < now_
-                GROUP BY learner_id
-            ) AS l
-            LEFT JOIN (
-                SELECT learner_id, groupArray((quiz_id, fails)) AS quizzes
-                FROM (
-                    SELECT learner_id, quiz_id,
-                           countIf(flag = 0) AS fails, maxIf(time, flag = 0) AS last_fail,
-                           countIf(flag = 1) AS passes, maxIf(time, flag = 1) AS last_pass
-                    FROM {{db}}.activity FINAL
-                    WHERE course_id = {{c:UUID}} AND name = 'QuizSubmitted' AND time < now_
-                    GROUP BY learner_id, quiz_id
-                    HAVING fails >= {{fails:UInt32}} AND (passes = 0 OR last_pass < last_fail)
-                )
-                GROUP BY learner_id
-            ) AS q ON q.learner_id = l.learner_id
-            LEFT JOIN (
-                SELECT learner_id, groupArray((lesson_id, asked)) AS lessons
-                FROM (
-                    SELECT learner_id, lesson_id, count() AS asked
-                    FROM {{db}}.activity FINAL
-                    WHERE course_id = {{c:UUID}} AND name = 'ChatMessageSent'
-                      AND lesson_id != toUUID({{zero:String}})
-                      AND time >= now_ - toIntervalDay({{window:UInt32}}) AND time < now_
-                    GROUP BY learner_id, lesson_id
-                    HAVING asked >= {{questions:UInt32}}
-                )
-                GROUP BY learner_id
-            ) AS a ON a.learner_id = l.learner_id
-            LEFT JOIN {{db}}.user_profiles AS u ON u.user_id = l.learner_id
-            WHERE l.enrolled
-            """,
-            c=course_id,
-            now=ms(now),
-            fails=limits.quiz_failures,
-            questions=limits.questions,
-            window=limits.window_days,
-            zero=str(ZERO),
+            f"SELECT {', '.join(_field(name) for name in fields)}, count() OVER () AS total"
+            f" FROM ({learners_sql(one=learner is not None)}) WHERE {where} ORDER BY {order}"
+            + ("" if limit is None else f" LIMIT {int(limit)} OFFSET {int(offset)}"),
+            **self._learner_parameters(course_id, now, learner),
+            **parameters,
         )
-        lessons = {lesson.id: lesson for lesson in await self.lessons_of(course_id)}
-        quiz_lessons = await self._quiz_lessons(course_id)
-        learners = []
-        for row in rows:
-            (learner_id, display_name, progress, time_spent, last_active, enrolled_at) = row[0:6]
-            (completed_at, completed, last_progress, quizzes, asked, started) = row[6:12]
-            learner = {
-                "id": learner_id,
-                "name": display_name or fallback_name(learner_id),
-                "progress": r1(float(progress)) or 0.0,
-                "timeSpent": int(time_spent),
-                "lastActive": utc(last_active),
-                "enrolledAt": utc(enrolled_at),
-                "completedAt": utc(completed_at) if completed else None,
-                "lessonsStarted": int(started),
-            }
-            reasons, details = [], []
-            if not completed:
-                idle = (now - utc(last_active)).days
-                if now - utc(last_active) > timedelta(days=limits.inactive_days):
-                    reasons.append("inactive")
-                    details.append(f"No activity for {idle} days")
-                if now - utc(last_progress) > timedelta(days=limits.stuck_days):
-                    reasons.append("stuck")
-                    details.append(
-                        f"No lesson completed for {(now - utc(last_progress)).days} days"
-                        f" at {learner['progress']:g}% progress"
-                    )
-                struggles = []
-                for quiz_id, fails in quizzes or []:
-                    title = quiz_lessons.get(quiz_id, "a quiz")
-                    struggles.append(f'Failed the quiz of "{title}" {int(fails)} times without passing')
-                for lesson_id, count in asked or []:
-                    title = lessons[lesson_id].title if lesson_id in lessons else "one lesson"
-                    struggles.append(
-                        f'Asked the assistant {int(count)} questions about "{title}"'
-                        f" in {limits.window_days} days"
-                    )
-                if struggles:
-                    reasons.append("struggling")
-                    details += struggles
-            learner["reasons"] = reasons
-            learner["details"] = "; ".join(details)
-            learner["atRisk"] = bool(reasons)
-            if completed:
-                learner["status"] = "completed"
-            elif now - utc(last_active) <= timedelta(days=limits.inactive_days):
-                learner["status"] = "active"
-            else:
-                learner["status"] = "inactive"
-            learners.append(learner)
-        return learners
+        return [dict(zip(fields, row[:-1], strict=True)) for row in rows], (int(rows[0][-1]) if rows else 0)
 
-    async def _quiz_lessons(self, course_id: UUID) -> dict[UUID, str]:
-        rows = await self._rows(
-            "SELECT q.quiz_id, l.lesson_title FROM {db}.current_quizzes AS q"
-            " INNER JOIN {db}.current_lessons AS l ON l.lesson_id = q.lesson_id AND l.course_id = q.course_id"
-            " WHERE q.course_id = {c:UUID}",
-            c=course_id,
+    async def _course_learners_file(
+        self,
+        course_id: UUID,
+        now: datetime,
+        *,
+        fields: Sequence[str],
+        file_format: str,
+        where: str = "1",
+        order: str = "lower_name, id",
+        limit: int | None = None,
+    ) -> bytes:
+        """The course's students as ClickHouse writes them: a JSON array of objects
+        (``file_format="json"``), or CSV with a header of the field names and the cells
+        of :data:`CSV_CELLS` (``"csv"``). Nothing is handed row by row to Python."""
+        if file_format == "csv":
+            cells = ", ".join(f"{CSV_CELLS.get(_field(name), 's.' + name)} AS {name}" for name in fields)
+            tail = "SETTINGS output_format_csv_crlf_end_of_line = 1 FORMAT CSVWithNames"
+        else:
+            cells = ", ".join(_field(name) for name in fields)
+            tail = "SETTINGS output_format_json_array_of_rows = 1 FORMAT JSONEachRow"
+        sql = (
+            f"SELECT {cells} FROM (SELECT * FROM ({learners_sql()}) WHERE {where}"
+            f" ORDER BY {order}{'' if limit is None else f' LIMIT {int(limit)}'}) AS s {tail}"
         )
-        return {row[0]: row[1] for row in rows}
+        return await self.ch.raw_query(
+            sql.replace("{db}", self.db), parameters=self._learner_parameters(course_id, now, None)
+        )
+
+    def _learner_parameters(self, course_id: UUID, now: datetime, learner: UUID | None) -> dict[str, Any]:
+        limits = self.thresholds
+        return {
+            "c": course_id,
+            "now": ms(now),
+            "learner": learner or ZERO,
+            "inactive": limits.inactive_days,
+            "stuck": limits.stuck_days,
+            "fails": limits.quiz_failures,
+            "questions": limits.questions,
+            "window": limits.window_days,
+            "zero": str(ZERO),
+        }
 
     async def students(
         self,
@@ -170,53 +252,48 @@ class StudentReports(CourseReports):
         limit: int = 20,
     ) -> dict[str, Any]:
         await self.course(course_id)
-        learners = await self._course_learners(course_id, now)
-        if filter == "active":
-            learners = [s for s in learners if s["status"] == "active"]
-        elif filter == "completed":
-            learners = [s for s in learners if s["status"] == "completed"]
-        elif filter == "atRisk":
-            learners = [s for s in learners if s["atRisk"]]
+        where = {
+            "all": "1",
+            "active": "status = 'active'",
+            "completed": "status = 'completed'",
+            "atRisk": "atRisk",
+        }[filter]
         if search:
-            needle = search.casefold()
-            learners = [s for s in learners if needle in s["name"].casefold()]
+            where += " AND positionCaseInsensitiveUTF8(name, {needle:String}) > 0"
         order = {
-            "progress": lambda s: (-s["progress"], str(s["id"])),
-            "recent": lambda s: (-s["lastActive"].timestamp(), str(s["id"])),
-            "name": lambda s: (s["name"].casefold(), str(s["id"])),
-            "timeSpent": lambda s: (-s["timeSpent"], str(s["id"])),
-            "fastest": lambda s: (
-                s["completedAt"] is None,
-                (s["completedAt"] - s["enrolledAt"]).total_seconds() if s["completedAt"] else 0,
-                str(s["id"]),
-            ),
+            "progress": "progress DESC, id",
+            "recent": "last_active DESC, id",
+            "name": "lower_name, id",
+            "timeSpent": "timeSpent DESC, id",
+            "fastest": "completed_at IS NULL, dateDiff('millisecond', enrolled_at, completed_at), id",
         }[sort]
-        learners.sort(key=order)
-        total = len(learners)
-        chunk = learners[(page - 1) * limit : page * limit]
+        learners, total = await self._course_learners(
+            course_id,
+            now,
+            fields=STUDENT_OUT,
+            where=where,
+            order=order,
+            limit=limit,
+            offset=(page - 1) * limit,
+            needle=search or "",
+        )
+        if not learners and page > 1:  # past the last page: the count comes from the first
+            _, total = await self._course_learners(
+                course_id, now, fields=("id",), where=where, limit=1, needle=search or ""
+            )
         return {
-            "students": [_student_out(s) for s in chunk],
+            "students": learners,
             "pagination": {"total": total, "page": page, "limit": limit, "pages": math.ceil(total / limit)},
             "freshness": await self.freshness(now),
         }
 
     async def at_risk(self, course_id: UUID, *, now: datetime) -> dict[str, Any]:
         await self.course(course_id)
-        learners = [s for s in await self._course_learners(course_id, now) if s["atRisk"]]
-        learners.sort(key=lambda s: (s["lastActive"], str(s["id"])))
+        learners, _ = await self._course_learners(
+            course_id, now, fields=AT_RISK_OUT, where="atRisk", order=AT_RISK_ORDER
+        )
         return {
-            "students": [
-                {
-                    "id": str(s["id"]),
-                    "name": s["name"],
-                    "reason": s["reasons"][0],
-                    "reasons": s["reasons"],
-                    "details": s["details"],
-                    "lastActive": iso(s["lastActive"]),
-                    "progress": s["progress"],
-                }
-                for s in learners
-            ],
+            "students": learners,
             "thresholds": {
                 "inactiveDays": self.thresholds.inactive_days,
                 "stuckDays": self.thresholds.stuck_days,
@@ -229,10 +306,15 @@ class StudentReports(CourseReports):
 
     async def student_detail(self, course_id: UUID, student_id: UUID, *, now: datetime) -> dict[str, Any]:
         await self.course(course_id)
-        learners = {s["id"]: s for s in await self._course_learners(course_id, now)}
-        student = learners.get(student_id)
-        if student is None:
+        found, _ = await self._course_learners(
+            course_id,
+            now,
+            fields=(*STUDENT_OUT, "reasons", "details"),
+            learner=student_id,
+        )
+        if not found:
             raise NotFound(f"student {student_id} is not enrolled in course {course_id}")
+        student = found[0]
         tz = await self.timezone_of(student_id)
         lessons = await self.lessons_of(course_id)
         titles = {lesson.id: lesson.title for lesson in lessons}
@@ -252,11 +334,11 @@ class StudentReports(CourseReports):
         return {
             "student": {"id": str(student_id), "name": student["name"], "timezone": tz},
             "enrollment": {
-                "enrolledAt": iso(student["enrolledAt"]),
+                "enrolledAt": student["enrolledAt"],
                 "status": student["status"],
                 "progress": student["progress"],
-                "completedAt": iso(student["completedAt"]),
-                "lastActive": iso(student["lastActive"]),
+                "completedAt": student["completedAt"],
+                "lastActive": student["lastActive"],
                 "atRisk": student["atRisk"],
                 "reasons": student["reasons"],
                 "details": student["details"],
@@ -387,20 +469,6 @@ class StudentReports(CourseReports):
             "period": {"start": iso(win.start), "end": iso(win.end), "timezone": tz},
             "freshness": await self.freshness(now),
         }
-
-
-def _student_out(s: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": str(s["id"]),
-        "name": s["name"],
-        "progress": s["progress"],
-        "timeSpent": s["timeSpent"],
-        "lastActive": iso(s["lastActive"]),
-        "enrolledAt": iso(s["enrolledAt"]),
-        "completedAt": iso(s["completedAt"]),
-        "status": s["status"],
-        "atRisk": s["atRisk"],
-    }
 
 
 def _learner_story(
