@@ -15,11 +15,11 @@ import io
 import json
 import zipfile
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import httpx
 import openpyxl
@@ -27,11 +27,15 @@ import pytest
 from pypdf import PdfReader
 
 from learnstream.devstack.testing import Infra, events_on
+from learnstream.events import encode
 from learnstream.events.exports import WeeklyDigestPublished
+from learnstream.events.identity import UserRegistered
+from learnstream.events.progress import EnrollmentCreated
+from learnstream.runtime.bus import KafkaPublisher
 
 pytestmark = pytest.mark.integration
 
-STUDENTS = 7
+STUDENTS = 8
 COURSE = {
     "title": "Exported Python",
     "description": "A course to export",
@@ -89,7 +93,7 @@ async def eventually(probe: Any, *, timeout: float = 45.0, every: float = 0.2) -
 
 @pytest.fixture(scope="module")
 async def world(stack: Any) -> World:
-    """A published course with seven students at different points, as analytics sees it."""
+    """A published course with eight students at different points, as analytics sees it."""
     teacher = await stack.token("instructor", name="Grace Teacher")
     created = await stack.http.post("/api/instructor/courses", json=COURSE, headers=teacher)
     assert created.status_code == 201, created.text
@@ -98,7 +102,7 @@ async def world(stack: Any) -> World:
         await stack.http.post(f"/api/instructor/courses/{course['id']}/publish", headers=teacher)
     ).status_code == 200
     lessons = [lesson for section in course["sections"] for lesson in section["lessons"]]
-    names = [f"Student {chr(65 + i)} {uuid4().hex[:4]}" for i in range(STUDENTS)]
+    names = [f"Student {chr(65 + i)} {uuid4().hex[:4]}" for i in range(STUDENTS - 1)]
     for index, name in enumerate(names):
         learner = await stack.token("student", name=name)
         enrolled = await stack.http.post(f"/api/courses/{course['id']}/enroll", headers=learner)
@@ -113,6 +117,40 @@ async def world(stack: Any) -> World:
             }
             tracked = await stack.http.post("/api/learner/track-lesson", json=body, headers=learner)
             assert tracked.status_code == 200, tracked.text
+
+    # and one who enrolled a month ago and never came back (at risk: inactive and stuck), as
+    # identity and progress would have announced them then
+    quiet, since = uuid4(), datetime.now(UTC) - timedelta(days=30)
+    names.append(f"Student Quiet {uuid4().hex[:4]}")
+    publisher = KafkaPublisher(
+        stack.gateway_settings.kafka_bootstrap_servers, idempotent=False, client_id="test-exports"
+    )
+    await publisher.start()
+    try:
+        await publisher.publish(
+            [
+                encode(event, source="/learnstream/test")
+                for event in (
+                    UserRegistered(
+                        user_id=quiet,
+                        occurred_at=since,
+                        role="student",
+                        display_name=names[-1],
+                        timezone="UTC",
+                    ),
+                    EnrollmentCreated(
+                        learner_id=quiet,
+                        occurred_at=since,
+                        enrollment_id=uuid4(),
+                        course_id=UUID(course["id"]),
+                        enrolled_at=since,
+                        instructor_id=UUID(course["instructorId"]),
+                    ),
+                )
+            ]
+        )
+    finally:
+        await publisher.stop()
 
     async def projected() -> bool:
         answer = await stack.http.get(
@@ -173,6 +211,7 @@ async def test_an_instructor_exports_a_course_as_csv_json_xlsx_and_pdf_and_opens
         )
         students = list(csv.DictReader(io.StringIO(archive.read("students.csv").decode("utf-8-sig"))))
         lessons = list(csv.DictReader(io.StringIO(archive.read("lessons.csv").decode("utf-8-sig"))))
+        zipped_at_risk = list(csv.DictReader(io.StringIO(archive.read("at_risk.csv").decode("utf-8-sig"))))
     assert len(students) == STUDENTS
     assert sorted(row["Student"] for row in students) == sorted(world.names)
     assert [row["Lesson"] for row in lessons] == ["Welcome video", "Variables", "Check yourself"]
@@ -193,6 +232,23 @@ async def test_an_instructor_exports_a_course_as_csv_json_xlsx_and_pdf_and_opens
     assert len(document["sections"]["students"]["rows"]) == STUDENTS
     assert {f["label"] for f in document["summary"]} >= {"Students", "Completion rate"}
     assert document["recommendations"]
+    # the CSV's cells (written by ClickHouse in analytics) say what the JSON rows say
+    same = {row["id"]: row for row in document["sections"]["students"]["rows"]}
+    assert sorted(same) == sorted(row["Student id"] for row in rows)
+    for row in rows:
+        json_row = same[row["Student id"]]
+        assert row["Student"] == json_row["name"] and float(row["Progress"]) == json_row["progress"]
+        assert int(row["Time spent (s)"]) == json_row["timeSpent"]
+        assert int(row["Lessons started"]) == json_row["lessonsStarted"]
+        assert row["Status"] == json_row["status"]
+        assert row["At risk"] == ("yes" if json_row["atRisk"] else "no")
+        assert row["Risk reasons"] == "; ".join(json_row["reasons"])
+        assert (row["Enrolled"], row["Last active"]) == (json_row["enrolledAt"], json_row["lastActive"])
+        assert row["Completed"] == (json_row["completedAt"] or "")
+    at_risk_rows = document["sections"]["at_risk"]["rows"]
+    assert world.names[-1] in {row["name"] for row in at_risk_rows}
+    assert [row["name"] for row in at_risk_rows] == [row["Student"] for row in zipped_at_risk]
+    assert {row["name"] for row in at_risk_rows} == {r["name"] for r in same.values() if r["atRisk"]}
 
     # XLSX: a sheet per section, readable headers, typed cells
     status = await export(stack, world.teacher, course_path(world), {"format": "xlsx"})

@@ -15,10 +15,11 @@ import openpyxl
 import pytest
 from pypdf import PdfReader
 
-from learnstream.exports.adapters.formats import render_csv, render_json, render_xlsx
-from learnstream.exports.adapters.pdf import PDF_TABLE_ROWS, render_certificate, render_pdf
+from learnstream.exports.adapters.formats import count_csv_rows, render_csv, render_json, render_xlsx
+from learnstream.exports.adapters.pdf import render_certificate, render_pdf
 from learnstream.exports.domain.exports import (
     COURSE_SECTIONS,
+    PDF_TABLE_ROWS,
     Column,
     InvalidExport,
     Report,
@@ -98,6 +99,61 @@ def test_several_sections_are_a_zip_of_one_csv_each(tmp_path: Path) -> None:
         assert archive.namelist() == ["students.csv", "funnel.csv"]
         rows = list(csv.reader(io.StringIO(archive.read("funnel.csv").decode("utf-8-sig"))))
     assert rows == [["Stage", "Students"], ["Enrolled", "10"], ["Completed", "4"]]
+
+
+def _upstream(tmp_path: Path, keys: str) -> Path:
+    """Rows as analytics' ClickHouse writes them: every text quoted, CRLF, a header of keys."""
+    path = tmp_path / "rows.csv"
+    path.write_bytes(
+        f"{keys}\r\n".encode()
+        + b'"Ada ""the first"" Lovelace",12.5,"yes","inactive; stuck"\r\n'
+        + '"Bo\r\nNewline Ö",100,"no",""\r\n'.encode()
+    )
+    return path
+
+
+UPSTREAM_COLUMNS = (
+    Column("name", "Student"),
+    Column("progress", "Progress", "percent"),
+    Column("atRisk", "At risk", "bool"),
+    Column("reasons", "Risk reasons"),
+)
+
+
+def test_rows_written_upstream_are_copied_under_the_readable_header(tmp_path: Path) -> None:
+    source = _upstream(tmp_path, '"name","progress","atRisk","reasons"')
+    assert count_csv_rows(source) == 2  # the line end inside the quoted name is not a row
+    table = Table("students", "Students", UPSTREAM_COLUMNS, [], total=2, source=source)
+    assert report(table).row_count == 2
+    assert render_csv(report(table), tmp_path / "one.csv") == "csv"
+    raw = (tmp_path / "one.csv").read_bytes()
+    assert raw.startswith("\ufeff".encode())
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
+    assert rows == [
+        ["Student", "Progress", "At risk", "Risk reasons"],
+        ['Ada "the first" Lovelace', "12.5", "yes", "inactive; stuck"],
+        ["Bo\r\nNewline Ö", "100", "no", ""],
+    ]
+    assert render_csv(report(table, funnel()), tmp_path / "two.zip") == "zip"
+    with zipfile.ZipFile(tmp_path / "two.zip") as archive:
+        assert archive.read("students.csv") == raw
+        assert archive.read("funnel.csv").decode("utf-8-sig").startswith("Stage,Students")
+
+
+def test_rows_written_upstream_with_other_columns_or_for_another_format_are_refused(tmp_path: Path) -> None:
+    table = Table(
+        "students",
+        "Students",
+        UPSTREAM_COLUMNS,
+        [],
+        source=_upstream(tmp_path, "name,progress,reasons,atRisk"),
+    )
+    with pytest.raises(ValueError, match="columns"):
+        render_csv(report(table), tmp_path / "one.csv")
+    with pytest.raises(ValueError, match="only a CSV export"):
+        render_json(report(table), tmp_path / "one.json")
+    with pytest.raises(ValueError, match="only a CSV export"):
+        render_xlsx(report(table), tmp_path / "one.xlsx")
 
 
 def test_json_holds_the_summary_and_each_sections_rows(tmp_path: Path) -> None:

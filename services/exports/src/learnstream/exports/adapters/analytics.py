@@ -7,6 +7,7 @@ learner the requester could not see on their dashboard.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -57,23 +58,44 @@ class AnalyticsClient(ServiceClient):
 
     async def get(self, path: str, actor: tuple[UUID, str], **params: Any) -> dict[str, Any]:
         """GET ``path`` as ``actor`` (user id, role); params that are ``None`` are left out."""
-        query = {key: str(value) for key, value in params.items() if value is not None}
-        headers = {"X-Actor-Id": str(actor[0]), "X-Actor-Role": actor[1]}
-        try:
-            async with self._client().get(path, params=query, headers=headers) as response:
-                body = await response.read()
-                status = response.status
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise DataUnavailable(f"analytics is unavailable ({type(exc).__name__})") from exc
-        if status >= 500:
-            raise DataUnavailable(f"analytics answered {status}")
+        status, body = await self._ask(path, actor, params)
         try:
             answer = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise DataUnavailable(f"analytics answered {status} without JSON") from exc
-        if status != 200:
-            detail = answer.get("detail") if isinstance(answer, dict) else None
-            raise DataRefused(status, str(detail or f"analytics answered {status}"))
         if not isinstance(answer, dict):
             raise DataUnavailable("analytics answered with something other than an object")
         return answer
+
+    async def download(self, path: str, actor: tuple[UUID, str], target: Path, **params: Any) -> None:
+        """GET ``path`` as ``actor`` into the file ``target`` (rows too many to hold in memory)."""
+        await self._ask(path, actor, params, target)
+
+    async def _ask(
+        self, path: str, actor: tuple[UUID, str], params: dict[str, Any], target: Path | None = None
+    ) -> tuple[int, bytes]:
+        """The status and body of a 200 answer (the body streamed to ``target`` when one is
+        given); a refusal or a failure is raised."""
+        query = {key: str(value) for key, value in params.items() if value is not None}
+        headers = {"X-Actor-Id": str(actor[0]), "X-Actor-Role": actor[1]}
+        try:
+            async with self._client().get(path, params=query, headers=headers) as response:
+                status = response.status
+                if status == 200 and target is not None:
+                    with target.open("wb") as out:
+                        async for chunk in response.content.iter_chunked(1 << 20):
+                            out.write(chunk)
+                    return status, b""
+                body = await response.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise DataUnavailable(f"analytics is unavailable ({type(exc).__name__})") from exc
+        if status >= 500:
+            raise DataUnavailable(f"analytics answered {status}")
+        if status != 200:
+            try:
+                answer = orjson.loads(body)
+            except orjson.JSONDecodeError as exc:
+                raise DataUnavailable(f"analytics answered {status} without JSON") from exc
+            detail = answer.get("detail") if isinstance(answer, dict) else None
+            raise DataRefused(status, str(detail or f"analytics answered {status}"))
+        return status, body

@@ -14,17 +14,19 @@ from __future__ import annotations
 import csv
 import io
 import re
+import shutil
 import zipfile
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 import xlsxwriter
 
 from learnstream.exports.domain.exports import Column, Report, Table
 
+BOM = "\ufeff".encode()
 MEDIA_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "zip": "application/zip",
@@ -70,21 +72,62 @@ def _write_csv(out: io.TextIOBase, table: Table) -> None:
         writer.writerow(values)
 
 
+def _copy_csv(out: IO[bytes], table: Table) -> None:
+    """The readable header, then the rows of ``table.source`` after its header of keys."""
+    assert table.source is not None
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\r\n").writerow([column.header for column in table.columns])
+    out.write(text.getvalue().encode())
+    with table.source.open("rb") as rows:
+        keys = next(csv.reader([rows.readline().decode()]), [])
+        if keys != [column.key for column in table.columns]:
+            raise ValueError(f"the {table.name} rows have the columns {keys}, not the section's")
+        shutil.copyfileobj(rows, out, 1 << 20)
+
+
+def count_csv_rows(path: Path) -> int:
+    """Rows of a CSV file after its header: line ends outside quotes (a cell may hold one)."""
+    rows = quotes = 0
+    with path.open("rb") as lines:
+        for line in lines:
+            quotes += line.count(b'"')
+            if quotes % 2 == 0:
+                rows += 1
+    return max(rows - 1, 0)
+
+
 def render_csv(report: Report, path: Path) -> str:
     """One section as a .csv, several as a .zip of one .csv each; returns the extension."""
     if len(report.tables) == 1:
-        with path.open("w", encoding="utf-8-sig", newline="") as out:
-            _write_csv(out, report.tables[0])
+        table = report.tables[0]
+        if table.source is not None:
+            with path.open("wb") as out:
+                out.write(BOM)
+                _copy_csv(out, table)
+            return "csv"
+        with path.open("w", encoding="utf-8-sig", newline="") as text_out:
+            _write_csv(text_out, table)
         return "csv"
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
         for table in report.tables:
-            text = io.StringIO()
-            _write_csv(text, table)
-            archive.writestr(f"{table.name}.csv", "\ufeff" + text.getvalue())
+            with archive.open(f"{table.name}.csv", "w") as member:
+                member.write(BOM)
+                if table.source is not None:
+                    _copy_csv(member, table)
+                else:
+                    with io.TextIOWrapper(member, encoding="utf-8", newline="") as text:
+                        _write_csv(text, table)
     return "zip"
 
 
+def _held(report: Report) -> None:
+    for table in report.tables:
+        if table.source is not None:
+            raise ValueError(f"the {table.name} rows are a CSV file: only a CSV export can hold them")
+
+
 def render_json(report: Report, path: Path) -> str:
+    _held(report)
     document = {
         "title": report.title,
         "subtitle": report.subtitle,
@@ -117,6 +160,7 @@ def _parse_time(value: Any) -> datetime | None:
 
 
 def render_xlsx(report: Report, path: Path) -> str:
+    _held(report)
     book = xlsxwriter.Workbook(
         str(path), {"constant_memory": True, "strings_to_numbers": False, "strings_to_urls": False}
     )

@@ -37,10 +37,9 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from learnstream.exports.domain.exports import Column, Report
+from learnstream.exports.domain.exports import PDF_TABLE_ROWS, Column, Report
 from learnstream.exports.domain.exports import Table as ReportTable
 
-PDF_TABLE_ROWS = 200
 ACCENT = "#2F5D9E"
 _STYLES = getSampleStyleSheet()
 _CELL = ParagraphStyle("cell", parent=_STYLES["BodyText"], fontSize=7.5, leading=9)
@@ -165,15 +164,14 @@ def _table(table: ReportTable, width: float) -> list[Any]:
         )
     )
     parts: list[Any] = [Paragraph(escape(table.title), _STYLES["Heading2"]), flowable]
-    if len(table.rows) > len(shown):
+    if table.count > len(shown):
         parts.append(
             Paragraph(
-                f"The first {len(shown):,} of {len(table.rows):,} rows;"
-                " the CSV and XLSX exports hold them all.",
+                f"The first {len(shown):,} of {table.count:,} rows; the CSV and XLSX exports hold them all.",
                 _STYLES["Italic"],
             )
         )
-    if not table.rows:
+    if not table.count:
         parts.append(Paragraph("Nothing to show for this period.", _STYLES["Italic"]))
     return parts
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal
 from uuid import UUID
 
@@ -34,6 +35,8 @@ FILTER_VALUES: dict[str, tuple[str, ...]] = {
     "period": ("7d", "30d", "90d"),
 }
 MAX_RANGE_DAYS = 3660
+PDF_TABLE_ROWS = 200
+"""Rows of a section the PDF shows (the CSV and XLSX exports hold them all)."""
 LEARNER_ROWS = frozenset({COURSE_REPORT, "students", "progress", "chat", "quiz_results"})
 """Export types whose files hold rows about individual learners (withdrawn on erasure)."""
 
@@ -211,6 +214,15 @@ class Table:
     title: str
     columns: tuple[Column, ...]
     rows: list[dict[str, Any]]
+    total: int | None = None
+    """How many rows the section has when ``rows`` holds only the first (the PDF's)."""
+    source: Path | None = None
+    """The rows as a CSV file written upstream (a header of the column keys, then cells as
+    the CSV renderer writes them), for CSV exports; ``rows`` is then empty."""
+
+    @property
+    def count(self) -> int:
+        return len(self.rows) if self.total is None else self.total
 
 
 @dataclass
@@ -231,7 +243,7 @@ class Report:
 
     @property
     def row_count(self) -> int:
-        return sum(len(table.rows) for table in self.tables)
+        return sum(table.count for table in self.tables)
 
 
 def fallback_name(user_id: UUID | str) -> str:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 from learnstream.exports.adapters.analytics import AnalyticsClient
+from learnstream.exports.adapters.formats import count_csv_rows
 from learnstream.exports.domain.exports import (
     COURSE_REPORT,
+    PDF_TABLE_ROWS,
     Column,
     ExportSpec,
     Report,
@@ -19,6 +22,7 @@ from learnstream.exports.domain.exports import (
 )
 
 COURSE = "/api/instructor/courses/{}"
+EXPORT_STUDENTS = "/internal/exports/students"
 
 STUDENT_COLUMNS = (
     Column("name", "Student"),
@@ -126,10 +130,12 @@ class ReportBuilder:
     def __init__(self, analytics: AnalyticsClient) -> None:
         self.analytics = analytics
 
-    async def build(self, spec: ExportSpec, actor: tuple[UUID, str], now: datetime) -> Report:
+    async def build(self, spec: ExportSpec, actor: tuple[UUID, str], now: datetime, workdir: Path) -> Report:
+        """The report ``spec`` asks for, as of ``now``; rows too many to hold go to files in
+        ``workdir`` (which the caller removes once the report is rendered)."""
         if spec.export_type == COURSE_REPORT:
             assert spec.course_id is not None
-            return await self.course_report(spec, actor, now)
+            return await self.course_report(spec, actor, now, workdir)
         return await self.creator_export(spec, actor, now)
 
     def _window(self, spec: ExportSpec) -> dict[str, Any]:
@@ -137,7 +143,41 @@ class ReportBuilder:
             return {"startDate": spec.date_range[0].isoformat(), "endDate": spec.date_range[1].isoformat()}
         return {"period": "all"}
 
-    async def course_report(self, spec: ExportSpec, actor: tuple[UUID, str], now: datetime) -> Report:
+    async def _students(
+        self,
+        spec: ExportSpec,
+        actor: tuple[UUID, str],
+        at: str,
+        columns: tuple[Column, ...],
+        *,
+        at_risk: bool,
+        whole: bool,
+        workdir: Path,
+    ) -> dict[str, Any]:
+        """A course's students (or those at risk) with ``columns``: every row when ``whole``
+        (as a CSV file analytics writes, for a CSV export), otherwise the PDF's first rows
+        and how many there are."""
+        params: dict[str, Any] = {
+            "courseId": spec.course_id,
+            "now": at,
+            "fields": ",".join(column.key for column in columns),
+            "atRisk": "true" if at_risk else None,
+        }
+        if whole and spec.format == "csv":
+            source = workdir / ("at-risk.csv" if at_risk else "students.csv")
+            await self.analytics.download(EXPORT_STUDENTS, actor, source, format="csv", **params)
+            return {
+                "students": [],
+                "total": await asyncio.to_thread(count_csv_rows, source),
+                "source": source,
+            }
+        limit = None if whole and spec.format != "pdf" else PDF_TABLE_ROWS
+        answer = await self.analytics.get(EXPORT_STUDENTS, actor, limit=limit, **params)
+        return {"students": answer["students"], "total": answer.get("total", len(answer["students"]))}
+
+    async def course_report(
+        self, spec: ExportSpec, actor: tuple[UUID, str], now: datetime, workdir: Path
+    ) -> Report:
         base = COURSE.format(spec.course_id)
         window = self._window(spec)
         wanted = set(spec.sections)
@@ -153,9 +193,13 @@ class ReportBuilder:
         if "quizzes" in wanted:
             calls["quizzes"] = get(f"{base}/quizzes/analytics", actor, now=at)
         if "students" in wanted:
-            calls["students"] = get("/internal/exports/students", actor, courseId=spec.course_id, now=at)
+            calls["students"] = self._students(
+                spec, actor, at, STUDENT_COLUMNS, at_risk=False, whole=True, workdir=workdir
+            )
         if wanted & {"at_risk", "summary"} or pdf:
-            calls["at_risk"] = get(f"{base}/students/at-risk", actor, now=at)
+            calls["at_risk"] = self._students(
+                spec, actor, at, AT_RISK_COLUMNS, at_risk=True, whole="at_risk" in wanted, workdir=workdir
+            )
         if "summary" in wanted or pdf:
             calls["ai"] = get(f"{base}/ai-analytics", actor, now=at, **window)
         if "questions" in wanted:
@@ -168,13 +212,20 @@ class ReportBuilder:
         period = analytics["period"]
         stats = analytics["stats"]
         lessons = answers.get("lessons", {}).get("lessons", [])
-        at_risk = answers.get("at_risk", {}).get("students", [])
+        at_risk = answers.get("at_risk", {"students": [], "total": 0})
         ai = answers.get("ai", {})
         tables: list[Table] = []
         for name in spec.sections:
             if name == "summary":
                 continue
-            rows = self._section_rows(name, answers, analytics)
+            if name in ("students", "at_risk"):
+                rows, total, source = (
+                    answers[name]["students"],
+                    answers[name]["total"],
+                    answers[name].get("source"),
+                )
+            else:
+                rows, total, source = self._section_rows(name, answers, analytics), None, None
             columns = {
                 "students": STUDENT_COLUMNS,
                 "lessons": LESSON_COLUMNS,
@@ -184,7 +235,7 @@ class ReportBuilder:
                 "questions": QUESTION_COLUMNS,
                 "at_risk": AT_RISK_COLUMNS,
             }[name]
-            tables.append(Table(name, SECTION_TITLES[name], columns, rows))
+            tables.append(Table(name, SECTION_TITLES[name], columns, rows, total, source))
         figures: list[tuple[str, str]] = []
         if "summary" in wanted or pdf:
             figures = [
@@ -199,7 +250,7 @@ class ReportBuilder:
                     if stats.get("averageTimeToComplete") is None
                     else f"{stats['averageTimeToComplete']:g}",
                 ),
-                ("Students at risk", f"{len(at_risk):,}"),
+                ("Students at risk", f"{at_risk['total']:,}"),
                 ("Assistant questions", f"{ai.get('totalQuestions', 0):,}"),
                 ("Unanswered questions", f"{ai.get('unansweredRate', 0):g}%"),
                 ("Helpful replies (rated)", f"{ai.get('satisfactionRate', 0):g}%"),
@@ -231,18 +282,16 @@ class ReportBuilder:
             if pdf
             else {},
             recommendations=recommendations(
-                analytics.get("funnelData") or [], lessons, len(at_risk), stats["totalStudents"], ai
+                analytics.get("funnelData") or [], lessons, at_risk["total"], stats["totalStudents"], ai
             )
             if ("summary" in wanted or pdf)
             else [],
-            at_risk=at_risk,
+            at_risk=at_risk["students"],
         )
 
     def _section_rows(
         self, name: str, answers: dict[str, Any], analytics: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        if name == "students":
-            return list(answers["students"]["students"])
         if name == "lessons":
             return list(answers["lessons"]["lessons"])
         if name == "funnel":
@@ -253,8 +302,6 @@ class ReportBuilder:
             return list(answers["quizzes"]["quizzes"])
         if name == "questions":
             return list(answers["questions"]["questions"])
-        if name == "at_risk":
-            return list(answers["at_risk"]["students"])
         raise ValueError(f"unknown section {name}")
 
     async def creator_export(self, spec: ExportSpec, actor: tuple[UUID, str], now: datetime) -> Report:

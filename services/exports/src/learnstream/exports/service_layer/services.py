@@ -21,6 +21,7 @@ import base64
 import hashlib
 import hmac
 import logging
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -143,10 +144,11 @@ class ExportService:
         actor = (record["requester_id"], record["requester_role"])
         version = record["version"]
         stream = jobs.stream_id(event.export_id)
+        scratch = self.storage.scratch(event.export_id)
         try:
-            report = await self._gather(spec, actor)
-            scratch = self.storage.scratch(event.export_id)
-            extension = await asyncio.to_thread(_render, report, spec.format, scratch)
+            with tempfile.TemporaryDirectory(prefix=f"{event.export_id}-", dir=scratch.parent) as workdir:
+                report = await self._gather(spec, actor, Path(workdir))
+                extension = await asyncio.to_thread(_render, report, spec.format, scratch)
         except Exception as exc:
             if isinstance(exc, DataRefused):
                 reason = f"The data could not be read: {exc.detail}"
@@ -174,10 +176,10 @@ class ExportService:
             extra={"export_id": str(event.export_id), "bytes": size, "rows": report.row_count, "key": key},
         )
 
-    async def _gather(self, spec: ExportSpec, actor: tuple[UUID, str]) -> Report:
+    async def _gather(self, spec: ExportSpec, actor: tuple[UUID, str], workdir: Path) -> Report:
         for attempt in range(1, FETCH_TRIES + 1):
             try:
-                return await self.builder.build(spec, actor, datetime.now(UTC))
+                return await self.builder.build(spec, actor, datetime.now(UTC), workdir)
             except DataUnavailable:
                 if attempt == FETCH_TRIES:
                     raise
