@@ -22,6 +22,7 @@ from learnstream.exports.entrypoints import http, subscribers
 from learnstream.exports.service_layer.certificates import Certificates
 from learnstream.exports.service_layer.digests import Digests, Schedule
 from learnstream.exports.service_layer.services import ExportService
+from learnstream.runtime.consumer import EventConsumer
 from learnstream.runtime.service import Runtime, create_app
 
 _DESCRIPTION = (_PACKAGE_DOC or "").strip()
@@ -86,7 +87,17 @@ def build(settings: Settings | None = None) -> FastAPI:
     runtime.background.append(clean_up)
     if settings.digest_enabled:
         runtime.background.append(functools.partial(digests.run, settings.digest_check_interval_seconds))
-    subscribers.register(runtime.consumer, service, certificates, runtime.store)
+    # the job queue has a consumer group of its own: an export waits for the exports before
+    # it, never behind a backlog of registrations or course changes on the other topics
+    worker = EventConsumer(
+        f"{settings.service_name}-worker",
+        runtime.sessions,
+        runtime.publisher,
+        max_attempts=settings.consumer_max_attempts,
+        backoff_seconds=settings.consumer_backoff_seconds,
+    )
+    subscribers.register(runtime.consumer, worker, service, certificates, runtime.store)
+    worker.attach(runtime.router)
     app = create_app(
         runtime,
         title="Learnstream exports service",

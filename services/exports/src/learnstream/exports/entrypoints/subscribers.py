@@ -1,7 +1,8 @@
 """Events the exports service reacts to, registered on the runtime's idempotent consumer.
 
-From its own topic: ``ExportRequested``, which the worker produces (this is the export
-job queue; a redelivered request that was finished already does nothing). From the
+From its own topic, in a consumer group of its own (``<service>-worker``):
+``ExportRequested``, which the worker produces (this is the export job queue; a
+redelivered request that was finished already does nothing). From the
 catalog: each course's owner, title and status, so a request for someone else's course
 is refused at once. From progress: completed courses, which earn a certificate. From identity: display
 names (printed on certificates) and erasure requests.
@@ -42,11 +43,16 @@ _STATUS: dict[type, str] = {CourseCreated: "draft", CoursePublished: "published"
 
 
 def register(
-    consumer: EventConsumer, service: ExportService, certificates: Certificates, store: EventStore
+    consumer: EventConsumer,
+    worker: EventConsumer,
+    service: ExportService,
+    certificates: Certificates,
+    store: EventStore,
 ) -> None:
-    """Register this service's event handlers."""
+    """Register this service's event handlers: the export jobs on ``worker``, the rest on
+    ``consumer``."""
 
-    @consumer.on(ExportRequested)
+    @worker.on(ExportRequested)
     async def produce(event: ExportRequested, ctx: HandlerContext) -> None:
         """Produce the export; its outcome event is appended in this handler's transaction."""
         await service.produce(ctx.session, event)
