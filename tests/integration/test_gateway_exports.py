@@ -26,11 +26,14 @@ import openpyxl
 import pytest
 from pypdf import PdfReader
 
+from learnstream.devstack.servers import free_port
 from learnstream.devstack.testing import Infra, events_on
 from learnstream.events import encode
 from learnstream.events.exports import WeeklyDigestPublished
 from learnstream.events.identity import UserRegistered
 from learnstream.events.progress import EnrollmentCreated
+from learnstream.exports.adapters.analytics import AnalyticsClient
+from learnstream.exports.service_layer.reports import ReportBuilder
 from learnstream.runtime.bus import KafkaPublisher
 
 pytestmark = pytest.mark.integration
@@ -162,8 +165,10 @@ async def world(stack: Any) -> World:
     return World(teacher, course, names)
 
 
-async def export(stack: Any, who: dict[str, str], path: str, body: dict[str, Any]) -> dict[str, Any]:
-    """Ask for an export and wait until it is completed (or failed)."""
+async def export(
+    stack: Any, who: dict[str, str], path: str, body: dict[str, Any], *, expect: str = "completed"
+) -> dict[str, Any]:
+    """Ask for an export and wait until it is completed (or failed, when ``expect`` says so)."""
     asked = await stack.http.post(path, json=body, headers=who)
     assert asked.status_code == 202, asked.text
     export_id = asked.json()["exportId"]
@@ -176,7 +181,7 @@ async def export(stack: Any, who: dict[str, str], path: str, body: dict[str, Any
         return body if body["status"] in ("completed", "failed") else None
 
     done: dict[str, Any] = await eventually(finished)
-    assert done["status"] == "completed", done
+    assert done["status"] == expect, done
     return done
 
 
@@ -305,6 +310,36 @@ async def test_another_instructors_course_and_exports_are_not_found(stack: Any, 
     ).status_code == 404
     history = (await stack.http.get("/api/exports", headers=stranger)).json()
     assert history["exports"] == [] and history["total"] == 0
+
+
+async def test_an_export_fails_in_words_when_analytics_cannot_be_reached_and_the_next_one_works(
+    stack: Any, world: World
+) -> None:
+    service = stack.servers["exports"][0].config.app.state.exports
+    builder, delay = service.builder, service.retry_delay
+    # nothing listens on this port: every data request is refused at connect time
+    unreachable = AnalyticsClient(f"http://127.0.0.1:{free_port()}", service_token="x", timeout=2.0)
+    service.builder, service.retry_delay = ReportBuilder(unreachable), 0.05
+    try:
+        failed = await export(
+            stack,
+            world.teacher,
+            course_path(world),
+            {"format": "csv", "sections": ["students"]},
+            expect="failed",
+        )
+    finally:
+        service.builder, service.retry_delay = builder, delay
+        await unreachable.close()
+    assert "analytics service was unavailable" in failed["error"] and "ask again" in failed["error"]
+    assert failed["downloadUrl"] is None
+    audit = await stack.http.get("/api/exports", headers=world.teacher, params={"limit": 5})
+    row = next(r for r in audit.json()["exports"] if r["exportId"] == failed["exportId"])
+    assert row["status"] == "failed"
+    again = await export(
+        stack, world.teacher, course_path(world), {"format": "csv", "sections": ["students"]}
+    )
+    assert again["rowCount"] == STUDENTS
 
 
 async def test_a_tampered_or_expired_link_is_refused(stack: Any, world: World) -> None:

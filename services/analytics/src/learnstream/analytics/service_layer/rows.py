@@ -104,7 +104,7 @@ class Reports(PlatformReports):
     async def creator_progress(self, instructor_id: UUID, *, now: datetime) -> dict[str, Any]:
         """Per learner and course of the instructor: progress, videos watched, last activity."""
         pairs = [p for p in await self._instructor_pairs(instructor_id, now) if p["enrolled"]]
-        names = await self._names(list({p["learner"] for p in pairs}))
+        names = await self._learner_names(instructor_id)
         titles = {UUID(c["id"]): c["title"] for c in await self.courses_of(instructor_id)}
         rows = [
             {
