@@ -200,3 +200,100 @@ async def test_an_unreachable_store_means_redelivery_never_the_dlq(publisher) ->
     finally:
         await dead_store.dispose()
     assert publisher.records == []
+
+
+def registered(name: str) -> UserRegistered:
+    return UserRegistered(user_id=uuid.uuid4(), role="student", display_name=name, timezone="UTC")
+
+
+async def test_a_batch_is_applied_in_order_once_each_with_its_duplicates_skipped(
+    effects: AsyncEngine, publisher
+) -> None:  # type: ignore[no-untyped-def]
+    consumer = EventConsumer("test", session_factory(effects), publisher)
+    seen: list[str] = []
+
+    @consumer.on(UserRegistered)
+    async def remember(event: UserRegistered, ctx: HandlerContext) -> None:
+        seen.append(event.display_name)
+        await ctx.session.execute(
+            text("INSERT INTO effects VALUES (:u, :n)"),
+            {"u": event.user_id, "n": event.display_name},
+        )
+
+    ada, bob, cy = registered("Ada"), registered("Bob"), registered("Cy")
+    assert await consumer.handle(delivery_of(ada, 0)) is Outcome.APPLIED
+    other = Delivery(
+        topic="learnstream.identity",
+        partition=0,
+        offset=9,
+        key=b"k",
+        headers=[("ce_type", b"learnstream.identity.UserProfileChanged.v1")],
+        value=b"?",
+    )
+    # a redelivered event, the same event twice in one batch, and an event it does not handle
+    batch = [delivery_of(ada, 0), delivery_of(bob, 1), delivery_of(bob, 2), other, delivery_of(cy, 3)]
+
+    outcomes = await consumer.handle_batch(batch)
+
+    assert outcomes == [
+        Outcome.DUPLICATE,
+        Outcome.APPLIED,
+        Outcome.DUPLICATE,
+        Outcome.IGNORED,
+        Outcome.APPLIED,
+    ]
+    assert seen == ["Ada", "Bob", "Cy"]
+    for event in (ada, bob, cy):
+        assert await count_effects(effects, event.user_id) == 1
+    async with effects.connect() as conn:
+        offsets = (await conn.execute(text('SELECT "offset" FROM inbox ORDER BY "offset"'))).scalars().all()
+    assert offsets == [0, 1, 3]
+
+
+async def test_one_failing_event_in_a_batch_is_parked_and_the_others_applied_once(
+    effects: AsyncEngine, publisher
+) -> None:  # type: ignore[no-untyped-def]
+    consumer = EventConsumer(
+        "test", session_factory(effects), publisher, max_attempts=2, backoff_seconds=0.01
+    )
+    calls: dict[str, int] = {}
+
+    @consumer.on(UserRegistered)
+    async def remember(event: UserRegistered, ctx: HandlerContext) -> None:
+        calls[event.display_name] = calls.get(event.display_name, 0) + 1
+        await ctx.session.execute(
+            text("INSERT INTO effects VALUES (:u, :n)"),
+            {"u": event.user_id, "n": event.display_name},
+        )
+        if event.display_name == "Bad":
+            raise RuntimeError("cannot apply this one")
+
+    good, bad, later = registered("Good"), registered("Bad"), registered("Later")
+
+    outcomes = await consumer.handle_batch([delivery_of(good, 0), delivery_of(bad, 1), delivery_of(later, 2)])
+
+    assert outcomes == [Outcome.APPLIED, Outcome.DEAD_LETTERED, Outcome.APPLIED]
+    # the batch was rolled back (Good ran in it), then each event had a transaction of its own
+    assert calls == {"Good": 2, "Bad": 3, "Later": 1}
+    assert await count_effects(effects, good.user_id) == 1
+    assert await count_effects(effects, bad.user_id) == 0
+    assert await count_effects(effects, later.user_id) == 1
+    [dead] = publisher.records
+    assert headers_to_dict(dead.headers)["ce_id"] == str(bad.event_id)
+    assert headers_to_dict(dead.headers)["dlq_attempts"] == "2"
+
+
+async def test_an_unreachable_store_redelivers_the_whole_batch(publisher) -> None:  # type: ignore[no-untyped-def]
+    dead_store = create_engine("postgresql+asyncpg://postgres@127.0.0.1:1/nowhere")
+    consumer = EventConsumer("test", session_factory(dead_store), publisher, backoff_seconds=0.01)
+
+    @consumer.on(UserRegistered)
+    async def remember(event: UserRegistered, ctx: HandlerContext) -> None:
+        raise AssertionError("no session can be opened")
+
+    try:
+        with pytest.raises(InfrastructureUnavailable):
+            await consumer.handle_batch([delivery_of(registered("A"), 0), delivery_of(registered("B"), 1)])
+    finally:
+        await dead_store.dispose()
+    assert publisher.records == []

@@ -151,6 +151,7 @@ class Runtime:
                 publisher,
                 max_attempts=settings.consumer_max_attempts,
                 backoff_seconds=settings.consumer_backoff_seconds,
+                max_batch=settings.consumer_batch_size,
             ),
             router=router,
             migrations=migrations,

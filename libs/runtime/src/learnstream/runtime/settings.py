@@ -78,6 +78,11 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = Field(
         default=5, ge=1, description="Tries of a failing event before it goes to the DLQ."
     )
+    consumer_batch_size: int = Field(
+        default=200,
+        ge=1,
+        description="Most events a consumer applies in one transaction (a backlog is read in batches).",
+    )
     consumer_backoff_seconds: float = Field(
         default=0.2, ge=0, description="First retry delay; doubles on each try (capped at 5 s)."
     )

@@ -95,6 +95,8 @@ def build(settings: Settings | None = None) -> FastAPI:
         runtime.publisher,
         max_attempts=settings.consumer_max_attempts,
         backoff_seconds=settings.consumer_backoff_seconds,
+        # a job works for seconds: each in a transaction of its own, never redone for another's failure
+        max_batch=1,
     )
     subscribers.register(runtime.consumer, worker, service, certificates, runtime.store)
     worker.attach(runtime.router)
