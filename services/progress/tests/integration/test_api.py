@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 import pytest
@@ -268,3 +269,46 @@ async def test_a_batch_over_the_limit_is_refused(progress: ProgressApi, learner)
 async def test_requests_without_the_service_credential_are_refused(progress: ProgressApi) -> None:
     response = await progress.http.get("/api/courses")
     assert response.status_code == 401
+
+
+async def test_demo_data_may_backdate_an_enrollment_and_an_offline_quiz_keeps_its_moment(
+    progress: ProgressApi, published: PublishedCourse, learner
+) -> None:  # type: ignore[no-untyped-def]
+    # given a learner enrolled ten days ago (dev and test stacks accept a moment for demo data)
+    now = datetime.now(UTC)
+    enrolled_at = now - timedelta(days=10)
+    path = f"/api/courses/{published.id}/enroll"
+    response = await progress.call("POST", path, learner, json={"enrolledAt": enrolled_at.isoformat()})
+    assert response.status_code == 201, response.text
+    assert datetime.fromisoformat(response.json()["enrolledAt"]) == enrolled_at
+
+    # when the quiz was passed offline three days later
+    taken = enrolled_at + timedelta(days=3)
+    attempt = await progress.call(
+        "POST",
+        f"/api/learner/quizzes/{published.quiz_id}/attempts",
+        learner,
+        json={"answers": [1, 1], "occurredAt": taken.isoformat()},
+    )
+    assert attempt.status_code == 201, attempt.text
+
+    # then the quiz lesson counts as completed then, not now
+    view = (await progress.call("GET", f"/api/learner/course/{published.id}/progress", learner)).json()
+    quiz_lesson = next(lesson for lesson in view["lessons"] if lesson["quiz"])
+    # (events keep milliseconds)
+    assert abs(datetime.fromisoformat(quiz_lesson["completedAt"]) - taken) < timedelta(milliseconds=1)
+
+
+@pytest.mark.parametrize(
+    ("field", "days", "reason"), [("enrolledAt", 31, "too_old"), ("enrolledAt", -1, "occurred_in_future")]
+)
+async def test_an_enrollment_moment_outside_the_offline_window_is_refused(
+    progress: ProgressApi, published: PublishedCourse, learner, field, days, reason
+) -> None:  # type: ignore[no-untyped-def]
+    moment = datetime.now(UTC) - timedelta(days=days)
+    response = await progress.call(
+        "POST", f"/api/courses/{published.id}/enroll", learner, json={field: moment.isoformat()}
+    )
+    assert response.status_code == 422
+    assert response.json()["reason"] == reason
+    assert field in response.json()["detail"]

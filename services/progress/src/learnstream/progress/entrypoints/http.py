@@ -28,6 +28,7 @@ from learnstream.progress.entrypoints.schemas import (
     CourseListOut,
     CourseOut,
     CourseProgressOut,
+    EnrollIn,
     EnrollmentOut,
     LearnerActivityOut,
     LearnerCoursesOut,
@@ -52,8 +53,9 @@ from learnstream.runtime.problems import field_path, problem_response
 _REJECTION_STATUS = {"course_not_found": 404, "not_enrolled": 404}
 
 
-def build_router(service: ProgressService, service_token: str) -> APIRouter:
-    """The routes, bound to ``service``; callers authenticate with ``service_token``."""
+def build_router(service: ProgressService, service_token: str, *, backdating: bool = False) -> APIRouter:
+    """The routes, bound to ``service``; callers authenticate with ``service_token``.
+    ``backdating`` (dev mode) lets an enrollment name its moment, for demo data."""
     router = APIRouter(tags=["progress"])
     CurrentActor = Annotated[Actor, actor_dependency(service_token)]
     Limit = Annotated[int, Query(ge=1, le=100, description="Page size (at most 100).")]
@@ -121,9 +123,16 @@ def build_router(service: ProgressService, service_token: str) -> APIRouter:
     # --- enrollments ---------------------------------------------------------------------------
 
     @router.post("/api/courses/{course_id}/enroll", response_model=EnrollmentOut, status_code=201)
-    async def enroll(course_id: UUID, actor: CurrentActor, response: Response) -> dict[str, Any]:
+    async def enroll(
+        course_id: UUID, actor: CurrentActor, response: Response, body: EnrollIn | None = None
+    ) -> dict[str, Any]:
         """Enroll the caller; 201 when enrolled now, 200 with the same enrollment when already enrolled."""
-        enrollment, created = await service.enroll(actor.user_id, course_id)
+        enrolled_at = body.enrolled_at if body is not None else None
+        if enrolled_at is not None and not backdating:
+            raise InvalidInput(
+                [FieldError("enrolledAt", "is accepted in dev mode only (demo data); leave it out")]
+            )
+        enrollment, created = await service.enroll(actor.user_id, course_id, enrolled_at)
         if not created:
             response.status_code = 200
         return views.enrollment_view(enrollment)
@@ -252,7 +261,7 @@ def build_router(service: ProgressService, service_token: str) -> APIRouter:
     @router.post("/api/learner/quizzes/{quiz_id}/attempts", response_model=QuizAttemptOut, status_code=201)
     async def submit_quiz(quiz_id: UUID, body: QuizAttemptIn, actor: CurrentActor) -> dict[str, Any]:
         """Grade an attempt on the server; passing completes the quiz lesson."""
-        result = await service.submit_quiz(actor.user_id, quiz_id, tuple(body.answers))
+        result = await service.submit_quiz(actor.user_id, quiz_id, tuple(body.answers), body.occurred_at)
         return {
             "quiz_id": result.quiz_id,
             "attempt_number": result.attempt_number,

@@ -394,6 +394,17 @@ class TrackBatchOut(CamelModel):
 
 class QuizAttemptIn(CamelModel):
     answers: list[int] = Field(max_length=200, description="Chosen option index for each question, in order.")
+    occurred_at: AwareDatetime | None = Field(
+        default=None,
+        description="When an offline client took the quiz (at most the offline age ago); now when left out.",
+    )
+
+
+class EnrollIn(CamelModel):
+    enrolled_at: AwareDatetime | None = Field(
+        default=None,
+        description="Dev mode only (demo data): when the enrollment happened, within the offline age.",
+    )
 
 
 class QuestionResultOut(CamelModel):

@@ -151,8 +151,15 @@ class ProgressService:
 
     # --- enrollments ----------------------------------------------------------------------------
 
-    async def enroll(self, learner_id: UUID, course_id: UUID) -> tuple[Enrollment, bool]:
-        """The learner's enrollment in the course, and whether it was created (or renewed) now."""
+    async def enroll(
+        self, learner_id: UUID, course_id: UUID, enrolled_at: datetime | None = None
+    ) -> tuple[Enrollment, bool]:
+        """The learner's enrollment in the course, and whether it was created (or renewed) now.
+
+        ``enrolled_at`` backdates a new enrollment (demo data and load generators in dev mode
+        only: the route refuses it otherwise); it is checked like an offline report's moment."""
+        now = self._clock()
+        at = now if enrolled_at is None else self._checked_past(enrolled_at, now, "enrolledAt")
 
         async def work(session: AsyncSession) -> tuple[Enrollment, bool]:
             course = await self.courses.get(session, course_id)
@@ -163,7 +170,7 @@ class ProgressService:
                 return existing, False
             catalog.ensure_enrollable(course)
             enrollment = existing or Enrollment(uuid4(), learner_id, course_id)
-            enrollment.enroll(self._clock(), instructor_id=course.instructor_id)
+            enrollment.enroll(at, instructor_id=course.instructor_id)
             await self.enrollments.save(session, enrollment)
             return enrollment, True
 
@@ -237,25 +244,43 @@ class ProgressService:
             raise Rejected(
                 "not_enrolled", f"the learner is not enrolled in course {item.course_id}; enroll first"
             )
-        at = now
-        if item.occurred_at is not None:
-            if item.occurred_at > now + self.limits.clock_skew:
-                raise Rejected(
-                    "occurred_in_future", f"occurredAt {item.occurred_at.isoformat()} is in the future"
-                )
-            if item.occurred_at < now - self.limits.offline_max_age:
-                raise Rejected(
-                    "too_old",
-                    f"occurredAt is more than {self.limits.offline_max_age.days} days ago; "
-                    "reports that old are not accepted",
-                )
-            assert enrollment.enrolled_at is not None
-            at = max(item.occurred_at, enrollment.enrolled_at)
+        at = self._offline_moment(item.occurred_at, enrollment, now)
         return enrollment.track(course, item.report, at=at, max_view_seconds=self.limits.max_view_seconds)
+
+    def _checked_past(self, moment: datetime, now: datetime, field: str) -> datetime:
+        """``moment`` if an offline client may report it: not in the future, not too old."""
+        if moment > now + self.limits.clock_skew:
+            raise Rejected("occurred_in_future", f"{field} {moment.isoformat()} is in the future")
+        if moment < now - self.limits.offline_max_age:
+            raise Rejected(
+                "too_old",
+                f"{field} is more than {self.limits.offline_max_age.days} days ago; "
+                "reports that old are not accepted",
+            )
+        return min(moment, now)
+
+    def _offline_moment(
+        self, occurred_at: datetime | None, enrollment: Enrollment, now: datetime
+    ) -> datetime:
+        """When an offline report happened: ``occurred_at`` if given (checked), never before
+        the enrollment; now otherwise."""
+        if occurred_at is None:
+            return now
+        assert enrollment.enrolled_at is not None
+        return max(self._checked_past(occurred_at, now, "occurredAt"), enrollment.enrolled_at)
 
     # --- quizzes and notes -----------------------------------------------------------------------
 
-    async def submit_quiz(self, learner_id: UUID, quiz_id: UUID, answers: tuple[int, ...]) -> QuizResult:
+    async def submit_quiz(
+        self,
+        learner_id: UUID,
+        quiz_id: UUID,
+        answers: tuple[int, ...],
+        occurred_at: datetime | None = None,
+    ) -> QuizResult:
+        """Grade an attempt; ``occurred_at`` when an offline client took it earlier (the same
+        rules as offline tracking reports)."""
+
         async def work(session: AsyncSession) -> QuizResult:
             course_id = await self.courses.course_of_quiz(session, quiz_id)
             course = await self.courses.get(session, course_id) if course_id else None
@@ -263,7 +288,8 @@ class ProgressService:
             if course is None or quiz is None or course.status == "draft":
                 raise NotFound(f"no quiz {quiz_id}")
             enrollment = await self._enrollment(session, learner_id, course.course_id, with_quizzes=True)
-            result = enrollment.submit_quiz(course, quiz, answers, at=self._clock())
+            at = self._offline_moment(occurred_at, enrollment, self._clock())
+            result = enrollment.submit_quiz(course, quiz, answers, at=at)
             await self.enrollments.save(session, enrollment)
             return result
 
