@@ -30,7 +30,7 @@ $(STAMP): $(UV) uv.lock pyproject.toml libs/*/pyproject.toml services/*/pyprojec
 env: $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/python -m learnstream.devstack
+	$(VENV)/bin/python -m learnstream.devstack --demo-learners 300
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest

@@ -25,10 +25,16 @@ def main() -> int:
         default=0,
         help="add this to every port, to run a second stack beside the first (tests do)",
     )
+    parser.add_argument(
+        "--demo-learners",
+        type=int,
+        default=0,
+        help="seed a new data directory with this many simulated learners (make run: 300; 0: none)",
+    )
     args = parser.parse_args()
     try:
         with stack_lock(args.data_dir):
-            return asyncio.run(run(args.data_dir, args.port_offset))
+            return asyncio.run(run(args.data_dir, args.port_offset, args.demo_learners))
     except AlreadyRunning as exc:
         console.print(
             f"[yellow]A Learnstream stack is already running from {args.data_dir.absolute()} "

@@ -27,6 +27,7 @@ import httpx
 import psutil
 from rich.console import Console
 
+from learnstream.devstack import demo
 from learnstream.devstack.servers import (
     ChildServer,
     EmbeddedPostgres,
@@ -400,7 +401,36 @@ class Stack:
         return waits[done.pop()]
 
 
-async def run(data_dir: Path, port_offset: int = 0) -> int:
+async def seed_demo_once(stack: Stack, learners: int) -> None:
+    """Seed a new stack's demo data (:mod:`learnstream.devstack.demo`) while it serves; once per
+    data directory (a marker file says it was done)."""
+    marker = stack.data_dir / "demo-seeded"
+    if learners <= 0 or marker.exists():
+        return
+    gateway = f"http://{HOST}:{stack.ports['gateway']}"
+    console.print(f"[bold]Seeding demo data[/] ({learners} simulated learners over four weeks)…")
+    step = max(1, learners // 10)
+
+    def show(done: int, total: int) -> None:
+        if done % step == 0 or done == total:
+            console.print(f"  demo data: {done}/{total} learners")
+
+    try:
+        summary = await demo.seed(gateway, learners=learners, progress=show)
+    except (demo.SeedError, OSError, TimeoutError) as exc:
+        console.print(f"[yellow]Demo data could not be seeded: {exc}[/]")
+        return
+    marker.write_text(f"{summary}\n")
+    console.print(
+        f"  [green]✓[/] demo data: {summary.courses} courses, {summary.learners} learners, "
+        f"{summary.enrollments} enrollments, {summary.reports} tracking reports, "
+        f"{summary.quiz_attempts} quiz attempts, {summary.questions} assistant questions "
+        f"({summary.seconds:.0f}s; the dashboards fill in as the services work them off).\n"
+        f"  Open {gateway} and sign in as the demo learner, instructor or admin."
+    )
+
+
+async def run(data_dir: Path, port_offset: int = 0, demo_learners: int = 0) -> int:
     stack = Stack(data_dir, port_offset)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -414,8 +444,10 @@ async def run(data_dir: Path, port_offset: int = 0) -> int:
             starting.cancel()
             return 130
         starting.result()
+        seeding = asyncio.create_task(seed_demo_once(stack, demo_learners))
         crashed = asyncio.create_task(stack.wait_for_crashed_server())
         await asyncio.wait({crashed, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        seeding.cancel()
         if crashed.done():
             console.print(f"[red]{crashed.result()} stopped unexpectedly; shutting down.[/]")
             return 1
