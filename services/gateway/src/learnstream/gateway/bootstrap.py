@@ -15,7 +15,7 @@ from learnstream.gateway.adapters.services import ContextServices
 from learnstream.gateway.adapters.tokens import Tokens
 from learnstream.gateway.adapters.users import UserRepository
 from learnstream.gateway.config import Settings
-from learnstream.gateway.entrypoints import docs, http, subscribers
+from learnstream.gateway.entrypoints import docs, http, subscribers, web
 from learnstream.gateway.entrypoints.security import Guard, Limits, RateLimitHeaders
 from learnstream.gateway.service_layer.composition import Composer
 from learnstream.gateway.service_layer.erasure import ErasureTracker
@@ -91,6 +91,7 @@ def build(settings: Settings | None = None) -> FastAPI:
         health=health,
     )
     http.install_error_handlers(app)
+    web.install(app, dev=settings.is_dev)
     api_docs = docs.ApiDocs(services)
     runtime.background.append(api_docs.collect)
     docs.install(app, api_docs)

@@ -1,0 +1,250 @@
+"""The web app in a real browser (Debian's headless Chromium driven by Playwright) against the
+whole stack, seeded with the demo data ``make run`` seeds (fewer learners).
+
+Signs in with the demo buttons as the learner, the instructor and the admin; every page must
+render with data and without a console error; an assistant reply must stream in; an export
+must download. Screenshots at desktop and phone widths are saved under
+``test-artifacts/web/`` (``LEARNSTREAM_TEST_ARTIFACTS`` moves it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+
+from learnstream.devstack import demo
+
+from .conftest import Stack
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        not Path("/usr/bin/chromium").exists(), reason="Debian's chromium is not installed (CI installs it)"
+    ),
+]
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(os.environ.get("LEARNSTREAM_TEST_ARTIFACTS", "test-artifacts")) / "web"
+SIZES = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
+
+
+@pytest.fixture(scope="module")
+async def seeded(stack: Stack) -> Stack:
+    """The stack with the demo data of 24 learners, once analytics shows the instructor's students."""
+    summary = await demo.seed(stack.base_url, learners=24)
+    assert summary.enrollments > 0 and summary.reports > 0, summary
+    instructor = await stack.http.post(
+        "/api/auth/dev-token", json={"email": demo.DEMO_INSTRUCTOR, "role": "instructor"}
+    )
+    headers = {"Authorization": f"Bearer {instructor.json()['accessToken']}"}
+    deadline = time.monotonic() + 120
+    while True:
+        board = (await stack.http.get("/api/creator/dashboard", headers=headers)).json()
+        if (board.get("students") or {}).get("total"):
+            return stack
+        assert time.monotonic() < deadline, f"analytics never showed the demo students: {board}"
+        await asyncio.sleep(1)
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield launched
+        await launched.close()
+
+
+class Visit:
+    """A browser tab of one size, collecting console errors and saving screenshots."""
+
+    def __init__(self, page: Page, size: str, base_url: str) -> None:
+        self.page = page
+        self.size = size
+        self.base_url = base_url
+        self.errors: list[str] = []
+        page.on(
+            "console", lambda message: self.errors.append(message.text) if message.type == "error" else None
+        )
+        page.on("pageerror", lambda error: self.errors.append(str(error)))
+        # everything, the charting library included, must come from the stack itself
+        page.on(
+            "request",
+            lambda request: (
+                None
+                if request.url.startswith((base_url, "data:", "blob:"))
+                else self.errors.append(f"asked another host: {request.url}")
+            ),
+        )
+
+    async def open(self, path: str) -> None:
+        await self.page.goto(self.base_url + path)
+
+    async def shot(self, name: str) -> None:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        await self.page.screenshot(path=ARTIFACTS / f"{name}-{self.size}.png", full_page=True)
+
+    async def sign_in(self, button: str) -> None:
+        await self.open("/")
+        await self.page.evaluate("localStorage.clear()")
+        await self.open("/")
+        await self.page.get_by_role("button", name=button).click()
+
+
+async def visit(browser: Browser, stack: Stack, size: str) -> Visit:
+    context = await browser.new_context(viewport=SIZES[size], accept_downloads=True)
+    return Visit(await context.new_page(), size, stack.base_url)
+
+
+async def charts_drawn(page: Page, selector: str) -> int:
+    """How many of the matching elements hold a drawn Plotly chart."""
+    await page.wait_for_selector(f"{selector} .main-svg")
+    return int(await page.locator(f"{selector}:has(.main-svg)").count())
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+async def test_the_learner_pages_render_with_data(seeded: Stack, browser: Browser, size: str) -> None:
+    tab = await visit(browser, seeded, size)
+    page = tab.page
+    await tab.open("/")
+    await tab.shot("sign-in")
+    # given the demo learner signed in with the dev-mode button
+    await tab.sign_in("Sign in as demo learner")
+    await page.wait_for_url("**/dashboard")
+    # then the dashboard shows the stats, continue learning, the activity chart and achievements
+    await page.get_by_role("heading", name="Welcome back, Demo Learner!").wait_for()
+    assert await page.locator("#stats .card").count() == 5
+    assert await charts_drawn(page, "#activity-chart") == 1
+    assert await page.locator(".badge").count() >= 10, "earned and locked achievements"
+    assert await page.locator(".badge[data-earned='true']").count() >= 1
+    courses = page.locator("section[aria-label='My courses'] tbody tr")
+    assert await courses.count() >= 1
+    # the 90-day toggle redraws the chart with 90 bars
+    await page.get_by_role("button", name="90 days").click()
+    await page.get_by_role("heading", name="Learning activity (last 90 days)").wait_for()
+    await tab.shot("dashboard")
+    # and a course's progress page lists its modules, lessons, pace and time left
+    await page.locator("section[aria-label='My courses'] tbody tr a").first.click()
+    await page.wait_for_url("**/progress")
+    await page.locator("#course-stats").wait_for()
+    assert "lessons / week" in await page.locator("#course-stats").inner_text()
+    assert await page.locator("li.lesson").count() >= 3
+    await tab.shot("course-progress")
+    assert tab.errors == []
+
+
+async def test_an_assistant_reply_streams_in_and_the_history_groups_it(
+    seeded: Stack, browser: Browser
+) -> None:
+    tab = await visit(browser, seeded, "desktop")
+    page = tab.page
+    await tab.sign_in("Sign in as demo learner")
+    await page.wait_for_url("**/dashboard")
+    await tab.open("/chat")
+    await page.get_by_role("button", name="+ New Conversation").click()
+    # count how often the reply's text grows while it is written
+    await page.evaluate(
+        """() => {
+          window.deltas = 0;
+          new MutationObserver((records) => {
+            const last = document.querySelector('.message.assistant.streaming .text');
+            if (last && last.textContent) window.deltas += records.filter((r) => r.target === last).length;
+          }).observe(document.getElementById('messages'), {subtree: true, childList: true, characterData: true});
+        }"""
+    )
+    await page.get_by_label("Your question").fill("Which worked examples and exercise do the lessons have?")
+    await page.get_by_role("button", name="Send").click()
+    reply = page.locator(".message.assistant").last
+    await reply.wait_for()
+    await page.wait_for_selector(".message.assistant:not(.streaming)")
+    assert "offline course assistant" in await reply.inner_text()
+    assert await page.evaluate("window.deltas") > 1, "the reply arrived in more than one piece"
+    # the new conversation is in the sidebar under Today
+    history = page.get_by_role("navigation", name="Conversations")
+    assert "today" in (await history.inner_text()).lower()
+    assert "Which worked examples and exercise do the lessons" in await history.inner_text()
+    await tab.shot("chat")
+    assert tab.errors == []
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+async def test_the_instructor_pages_render_and_an_export_downloads(
+    seeded: Stack, browser: Browser, size: str
+) -> None:
+    tab = await visit(browser, seeded, size)
+    page = tab.page
+    await tab.sign_in("Sign in as demo instructor")
+    await page.wait_for_url("**/creator")
+    # the creator dashboard: figures, daily active learners, courses and the students table
+    await page.locator("#creator-stats").wait_for()
+    assert await charts_drawn(page, "#dau-chart") == 1
+    await page.locator("#creator-students tbody tr").first.wait_for()
+    assert await page.locator("#creator-courses li").count() >= 1
+    await tab.shot("creator")
+    # a course's analytics: stats with trends, four charts, lessons, students needing help
+    await page.locator("#creator-courses a").first.click()
+    await page.wait_for_url("**/analytics")
+    await page.locator("#course-stats").wait_for()
+    for chart in ("#trends-chart", "#funnel-chart", "#heatmap-chart", "#distribution-chart"):
+        assert await charts_drawn(page, chart) == 1, chart
+    assert await page.locator("#lesson-performance tbody tr").count() >= 3
+    await tab.shot("course-analytics")
+    # the export button downloads the PDF report
+    if size == "desktop":
+        async with page.expect_download(timeout=60_000) as waiting:
+            await page.locator("#export-button").click()
+        download = await waiting.value
+        path = await download.path()
+        assert path is not None
+        assert (await asyncio.to_thread(Path(path).read_bytes))[:5] == b"%PDF-"
+    # one student's page: stats, timeline, lesson breakdown, notes
+    await page.locator("#top-students a").first.click()
+    await page.wait_for_url("**/students/**")
+    await page.get_by_role("heading", name="Lesson by lesson").wait_for()
+    await page.get_by_label("New note").fill("Doing well; suggest the next course.")
+    await page.get_by_role("button", name="Add note").click()
+    await page.locator("#notes li", has_text="Doing well").wait_for()
+    await tab.shot("student")
+    assert tab.errors == []
+
+
+async def test_the_admin_sees_the_platform_overview(seeded: Stack, browser: Browser) -> None:
+    tab = await visit(browser, seeded, "desktop")
+    page = tab.page
+    await tab.sign_in("Sign in as demo admin")
+    await page.wait_for_url("**/admin")
+    await page.locator("#admin-stats").wait_for()
+    assert await charts_drawn(page, "#admin-dau-chart") == 1
+    assert "Monthly active" in await page.locator("#admin-stats").inner_text()
+    await tab.shot("admin")
+    assert tab.errors == []
+
+
+async def test_a_signed_out_visitor_is_sent_to_sign_in_and_back(seeded: Stack, browser: Browser) -> None:
+    tab = await visit(browser, seeded, "desktop")
+    page = tab.page
+    await tab.open("/chat")
+    await page.wait_for_url("**/?next=%2Fchat")
+    await page.get_by_label("Email").fill("nobody@example.com")
+    await page.get_by_label("Password").fill("wrong password 123")
+    await page.get_by_role("button", name="Sign in", exact=True).click()
+    await page.get_by_role("alert").filter(has_text="wrong").wait_for()
+    errors: list[Any] = [e for e in tab.errors if "401" not in e]
+    assert errors == []
