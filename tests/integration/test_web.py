@@ -202,6 +202,10 @@ async def test_the_instructor_pages_render_and_an_export_downloads(
     await page.locator("#creator-courses a").first.click()
     await page.wait_for_url("**/analytics")
     await page.locator("#course-stats").wait_for()
+    # the period selector reloads the page for that window
+    await page.locator("#period").select_option("90d")
+    await page.wait_for_url("**/analytics?period=90d")
+    await page.locator("#course-stats").wait_for()
     for chart in ("#trends-chart", "#funnel-chart", "#heatmap-chart", "#distribution-chart"):
         assert await charts_drawn(page, chart) == 1, chart
     assert await page.locator("#lesson-performance tbody tr").count() >= 3

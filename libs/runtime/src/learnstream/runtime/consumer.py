@@ -144,14 +144,15 @@ def describe_error(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"[:500]
 
 
-async def _raw_values(message: KafkaMessage) -> list[bytes]:
+async def raw_values(message: KafkaMessage) -> list[bytes]:
     """Hand the handler the untouched values: decoding (and its failures) is ours, not FastStream's."""
     raw = message.raw_message
     records = raw if isinstance(raw, tuple) else (raw,)
     return [record.value or b"" for record in records]
 
 
-def _delivery(record: Any) -> Delivery:
+def delivery_of(record: Any) -> Delivery:
+    """Where a broker record came from, with its untouched headers and value."""
     return Delivery(
         topic=record.topic,
         partition=record.partition,
@@ -394,13 +395,13 @@ class EventConsumer:
                 f"Consumer group `{self.name}`: CloudEvents binary mode, applied in batches of up "
                 f"to {self.max_batch} per transaction; handles {handled}."
             ),
-            decoder=_raw_values,
+            decoder=raw_values,
         )
 
         async def deliver(message: KafkaMessage | FastAPIKafkaMessage) -> None:
             raw = message.raw_message
             records = raw if isinstance(raw, tuple) else (raw,)
-            await self.handle_batch([_delivery(record) for record in records])
+            await self.handle_batch([delivery_of(record) for record in records])
 
         # the message is injected by annotation, and FastStream's FastAPI integration wants
         # its own (FastAPI-flavoured) annotation where a plain broker wants the core one

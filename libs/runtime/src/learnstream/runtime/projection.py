@@ -39,7 +39,13 @@ from learnstream.events import Envelope, EventDecodeError, decode
 from learnstream.events.codec import headers_to_dict
 from learnstream.events.registry import EVENT_TYPES
 from learnstream.runtime.bus import RecordPublisher
-from learnstream.runtime.consumer import Delivery, dead_letter_record, describe_error
+from learnstream.runtime.consumer import (
+    Delivery,
+    dead_letter_record,
+    delivery_of,
+    describe_error,
+    raw_values,
+)
 
 log = logging.getLogger(__name__)
 
@@ -81,22 +87,6 @@ class Freshness:
 class _Partition:
     next_offset: int
     last_event_time: datetime | None = None
-
-
-def _delivery(record: ConsumerRecord[Any, Any]) -> Delivery:
-    return Delivery(
-        topic=record.topic,
-        partition=record.partition,
-        offset=record.offset,
-        key=record.key,
-        headers=list(record.headers),
-        value=record.value,
-    )
-
-
-async def _raw_values(message: Any) -> list[bytes]:
-    """Decoding (and its failures) is ours, not FastStream's: hand over the untouched values."""
-    return [record.value or b"" for record in message.raw_message]
 
 
 class BatchProjection:
@@ -152,7 +142,7 @@ class BatchProjection:
                 f"Consumer group `{self.name}`: batches of CloudEvents (binary mode) written to a "
                 f"store that dedupes by event id; projects {handled}."
             ),
-            decoder=_raw_values,
+            decoder=raw_values,
         )
         self._subscriber = subscriber
         if isinstance(router, KafkaRouter):
@@ -177,7 +167,7 @@ class BatchProjection:
             self._partitions.setdefault(tp, _Partition(next_offset=record.offset))
         items: list[Projected] = []
         for record in batch:
-            delivery = _delivery(record)
+            delivery = delivery_of(record)
             announced = headers_to_dict(delivery.headers).get("ce_type")
             handled = self.handled_types
             if handled is not None and announced in EVENT_TYPES and announced not in handled:

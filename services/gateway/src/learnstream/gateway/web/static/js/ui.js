@@ -91,3 +91,14 @@ export function toast(text) {
 export function show(main, ...parts) {
   main.replaceChildren(...parts.flat().filter((part) => part !== null && part !== undefined && part !== false));
 }
+
+const PERIODS = [["7d", "Last 7 days"], ["30d", "Last 30 days"], ["90d", "Last 90 days"], ["all", "All time"]];
+
+// The period selector of the analytics pages: choosing one reloads the page with ?period=.
+export function periodSelect(current, { all = false } = {}) {
+  const select = h("select", {
+    id: "period", "aria-label": "Period",
+    onchange: () => { location.search = `?period=${select.value}`; },
+  }, PERIODS.filter(([value]) => all || value !== "all").map(([value, label]) => h("option", { value, selected: value === current }, label)));
+  return select;
+}

@@ -2,14 +2,13 @@
 // completion rate, daily active users, top courses and top instructors.
 import { api } from "../api.js";
 import { plot } from "../charts.js";
-import { card, h, number, panel, percent, show } from "../ui.js";
+import { card, h, number, panel, percent, show, periodSelect } from "../ui.js";
 
 export async function adminPage(main, { query }) {
   const period = query.get("period") || "30d";
   main.replaceChildren(h("p", { class: "loading" }, "Loading the platform overview…"));
   const o = await api("/api/admin/analytics/overview", { query: { period } });
-  const select = h("select", { id: "period", "aria-label": "Period", onchange: () => location.assign(`/admin?period=${select.value}`) },
-    [["7d", "Last 7 days"], ["30d", "Last 30 days"], ["90d", "Last 90 days"]].map(([v, l]) => h("option", { value: v, selected: v === period }, l)));
+  const select = periodSelect(period);
   const chart = h("div", { id: "admin-dau-chart" });
   show(main,
     h("h1", {}, "Platform overview"),

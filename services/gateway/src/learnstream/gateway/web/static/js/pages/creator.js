@@ -3,7 +3,7 @@
 // table with engagement tiers, filters and search.
 import { api } from "../api.js";
 import { plot } from "../charts.js";
-import { ago, card, h, number, panel, percent, unavailable, show } from "../ui.js";
+import { ago, card, h, number, panel, percent, unavailable, show, periodSelect } from "../ui.js";
 
 const TIERS = { highly_engaged: "Highly engaged", engaged: "Engaged", moderate: "Moderate", low_engagement: "Low engagement", at_risk: "At risk", inactive: "Inactive" };
 const PAGE = 25;
@@ -43,8 +43,7 @@ export async function creatorPage(main, { query }) {
   const period = query.get("period") || "30d";
   main.replaceChildren(h("p", { class: "loading" }, "Loading your courses…"));
   const board = await api("/api/creator/dashboard", { query: { period } });
-  const select = h("select", { id: "period", "aria-label": "Period", onchange: () => location.assign(`/creator?period=${select.value}`) },
-    [["7d", "Last 7 days"], ["30d", "Last 30 days"], ["90d", "Last 90 days"]].map(([v, l]) => h("option", { value: v, selected: v === period }, l)));
+  const select = periodSelect(period);
   const dauChart = h("div", { id: "dau-chart" });
   const students = studentsTable();
   const s = board.students;

@@ -4,9 +4,8 @@
 // usage, top students, students needing help, and the export button.
 import { api, download } from "../api.js";
 import { plot } from "../charts.js";
-import { ago, card, duration, h, number, panel, percent, unavailable, show } from "../ui.js";
+import { ago, card, duration, h, number, panel, percent, unavailable, show, periodSelect } from "../ui.js";
 
-const PERIODS = [["7d", "Last 7 days"], ["30d", "Last 30 days"], ["90d", "Last 90 days"], ["all", "All time"]];
 const DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 const HIGH_DROP_OFF = 30;
 
@@ -96,9 +95,7 @@ export async function instructorPage(main, { params, query }) {
     api(`/api/instructor/courses/${courseId}/students`, { query: { sort: "progress", limit: 5 } }).catch(() => null),
   ]);
   const a = board.analytics;
-  const select = h("select", { id: "period", "aria-label": "Period", onchange: () => {
-    location.assign(`/instructor/courses/${courseId}/analytics?period=${select.value}`);
-  } }, PERIODS.map(([value, label]) => h("option", { value, selected: value === period }, label)));
+  const select = periodSelect(period, { all: true });
   const charts = { trends: h("div", { id: "trends-chart" }), funnel: h("div", { id: "funnel-chart" }),
     heatmap: h("div", { id: "heatmap-chart" }), distribution: h("div", { id: "distribution-chart" }) };
   const stats = a ? a.stats : null;
