@@ -5,10 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
+import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import text
 
+from learnstream.progress.entrypoints import http
 from learnstream.runtime.db import create_engine
+from learnstream.runtime.settings import DEV_SERVICE_TOKEN
 
 from .conftest import ProgressApi, PublishedCourse, course_body
 
@@ -312,3 +316,28 @@ async def test_an_enrollment_moment_outside_the_offline_window_is_refused(
     assert response.status_code == 422
     assert response.json()["reason"] == reason
     assert field in response.json()["detail"]
+
+
+async def test_outside_dev_mode_an_enrollment_cannot_name_its_moment(
+    progress: ProgressApi, published: PublishedCourse, learner
+) -> None:  # type: ignore[no-untyped-def]
+    # the routes as a production stack builds them, over the same service
+    production = FastAPI()
+    production.include_router(
+        http.build_router(progress.app.state.progress, DEV_SERVICE_TOKEN, backdating=False)
+    )
+    http.install_error_handlers(production)
+    user, role = learner
+    headers = {"X-Service-Token": DEV_SERVICE_TOKEN, "X-Actor-Id": str(user), "X-Actor-Role": role}
+    transport = httpx.ASGITransport(app=production)
+    async with httpx.AsyncClient(transport=transport, base_url="http://progress") as client:
+        response = await client.post(
+            f"/api/courses/{published.id}/enroll",
+            headers=headers,
+            json={"enrolledAt": (datetime.now(UTC) - timedelta(days=2)).isoformat()},
+        )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "enrolledAt"
+    # nothing was enrolled by the refused request
+    view = await progress.call("GET", f"/api/learner/course/{published.id}/progress", learner)
+    assert view.status_code == 404
