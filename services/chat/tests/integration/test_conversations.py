@@ -5,17 +5,21 @@ other learners refused, erasure; and what goes on the bus."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import text
 
+from learnstream.chat.entrypoints import http
 from learnstream.devstack.testing import Infra, events_on
 from learnstream.events.identity import LearnerErasureRequested
 from learnstream.runtime.db import create_engine
+from learnstream.runtime.settings import DEV_SERVICE_TOKEN
 
 from .conftest import ChatApi
 
@@ -364,3 +368,101 @@ async def test_erasure_removes_every_conversation_and_is_confirmed(chat: ChatApi
     finally:
         await engine.dispose()
     assert left == 0
+
+
+async def test_in_dev_mode_demo_data_names_its_past_moments(chat: ChatApi) -> None:
+    course = await chat.course()
+    learner = await chat.learner(course)
+    now = datetime.now(UTC)
+    started_at, sent_at = now - timedelta(days=10), now - timedelta(days=9)
+    session = await chat.call(
+        "POST",
+        "/api/chat/sessions",
+        learner,
+        json={"courseId": str(course.id), "startedAt": started_at.isoformat()},
+    )
+    assert session.status_code == 201, session.text
+    # (events keep milliseconds)
+    assert abs(datetime.fromisoformat(session.json()["createdAt"]) - started_at) < timedelta(milliseconds=1)
+    path = f"/api/chat/sessions/{session.json()['id']}/messages"
+    asked = (
+        await chat.call("POST", path, learner, json={"content": "len?", "sentAt": sent_at.isoformat()})
+    ).json()
+    question_at = datetime.fromisoformat(asked["question"]["createdAt"])
+    reply_at = datetime.fromisoformat(asked["reply"]["createdAt"])
+    assert abs(question_at - sent_at) < timedelta(milliseconds=1)
+    # the reply is dated the assistant's latency after the question, not now
+    assert question_at <= reply_at < question_at + timedelta(minutes=1)
+    # a moment before the conversation's newest message is moved up to it, so the order holds
+    earlier = (
+        await chat.call(
+            "POST",
+            path,
+            learner,
+            json={"content": "range?", "sentAt": (sent_at - timedelta(days=1)).isoformat()},
+        )
+    ).json()
+    assert datetime.fromisoformat(earlier["question"]["createdAt"]) >= reply_at
+    rated_at = sent_at + timedelta(hours=1)
+    rated = await chat.call(
+        "POST",
+        f"/api/chat/messages/{earlier['reply']['id']}/rating",
+        learner,
+        json={"helpful": False, "ratedAt": rated_at.isoformat()},
+    )
+    assert rated.status_code == 200, rated.text
+    listed = (await chat.call("GET", "/api/chat/sessions", learner)).json()["sessions"][0]
+    assert listed["group"] == "older" and listed["messageCount"] == 4
+
+    # other contexts (analytics' activity, at-risk learners) see the same moments on the bus
+    events = await chat_events(chat.infra, learner[0], until="AssistantReplyRated")
+    ours = [e for e in events if str(e.session_id) == session.json()["id"]]
+    moments = {e.event_name(): e.occurred_at for e in reversed(ours)}  # the first of each name
+    assert abs(moments["ChatSessionStarted"] - started_at) < timedelta(milliseconds=1)
+    assert abs(moments["ChatMessageSent"] - sent_at) < timedelta(milliseconds=1)
+    assert abs(moments["AssistantReplyRated"] - rated_at) < timedelta(milliseconds=1)
+
+    # in the future or too far back: refused, naming the field; nothing stored
+    for field_name, body in (
+        ("sentAt", {"content": "later?", "sentAt": (now + timedelta(hours=1)).isoformat()}),
+        ("sentAt", {"content": "long ago?", "sentAt": (now - timedelta(days=91)).isoformat()}),
+    ):
+        refused = await chat.call("POST", path, learner, json=body)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"][0]["field"] == field_name
+    too_old_start = await chat.call(
+        "POST",
+        "/api/chat/sessions",
+        learner,
+        json={"courseId": str(course.id), "startedAt": (now - timedelta(days=91)).isoformat()},
+    )
+    assert too_old_start.status_code == 422 and too_old_start.json()["errors"][0]["field"] == "startedAt"
+    page = (await chat.call("GET", path, learner)).json()
+    assert page["session"]["messageCount"] == 4
+
+
+async def test_outside_dev_mode_no_moment_may_be_named(chat: ChatApi) -> None:
+    course = await chat.course()
+    learner = await chat.learner(course)
+    # the routes as a production stack builds them, over the same service
+    production = FastAPI()
+    production.include_router(http.build_router(chat.app.state.chat, DEV_SERVICE_TOKEN, backdating=False))
+    http.install_error_handlers(production)
+    user, role = learner
+    headers = {"X-Service-Token": DEV_SERVICE_TOKEN, "X-Actor-Id": str(user), "X-Actor-Role": role}
+    moment = (datetime.now(UTC) - timedelta(days=2)).isoformat()
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=production), base_url="http://chat"
+    ) as client:
+        refused = await client.post(
+            "/api/chat/sessions", headers=headers, json={"courseId": str(course.id), "startedAt": moment}
+        )
+        assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "startedAt"
+        session = await client.post("/api/chat/sessions", headers=headers, json={"courseId": str(course.id)})
+        assert session.status_code == 201
+        path = f"/api/chat/sessions/{session.json()['id']}/messages"
+        asked = await client.post(path, headers=headers, json={"content": "len?", "sentAt": moment})
+        assert asked.status_code == 422 and asked.json()["errors"][0]["field"] == "sentAt"
+        listed = (await client.get("/api/chat/sessions", headers=headers)).json()["sessions"]
+    # only the conversation started without a moment exists, and it has no messages
+    assert [(s["id"], s["messageCount"]) for s in listed] == [(session.json()["id"], 0)]

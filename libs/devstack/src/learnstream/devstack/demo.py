@@ -12,7 +12,7 @@ history as the calls a client would make, so every context (progress, chat, achi
 analytics, exports) holds it as if it had happened: accounts through the dev token,
 enrollments with their past moment (dev mode only), lesson views as offline tracking batches
 (``occurredAt``), quiz attempts with the answers the learner got right or wrong, assistant
-questions (asked now: chat keeps no past moments) and their ratings. The courses get the final
+conversations, questions and ratings at their past moments (dev mode only again). The courses get the final
 outline of the generated ones; cancellations, outline changes and erasures are left out.
 
 The demo users' emails are fixed (``demo-learner@learnstream.dev``, ``demo-instructor@…``,
@@ -264,7 +264,10 @@ class _LearnerReplay:
                 reply = self.replies.get(self.reply_of.get(event.message_id, uuid4()))
                 if reply:
                     await self.api.call(
-                        "POST", f"/api/chat/messages/{reply}/rating", self.token, {"helpful": event.helpful}
+                        "POST",
+                        f"/api/chat/messages/{reply}/rating",
+                        self.token,
+                        {"helpful": event.helpful, "ratedAt": _iso(event.occurred_at)},
                     )
         await self.flush()
 
@@ -293,7 +296,7 @@ class _LearnerReplay:
         await self.flush()
         session = self.chats.get(event.session_id)
         if session is None:
-            body: dict[str, Any] = {"courseId": course.course_id}
+            body: dict[str, Any] = {"courseId": course.course_id, "startedAt": _iso(event.occurred_at)}
             if event.lesson_id in course.lessons:
                 body["lessonId"] = course.lessons[event.lesson_id]
             # chat learns of courses and enrollments from the bus: a few seconds after progress
@@ -307,7 +310,10 @@ class _LearnerReplay:
             session = started["id"]
             self.chats[event.session_id] = session
         answer = await self.api.call(
-            "POST", f"/api/chat/sessions/{session}/messages", self.token, {"content": event.text}
+            "POST",
+            f"/api/chat/sessions/{session}/messages",
+            self.token,
+            {"content": event.text, "sentAt": _iso(event.occurred_at)},
         )
         if answer.get("reply", {}).get("id"):
             self.replies[event.message_id] = answer["reply"]["id"]

@@ -53,7 +53,9 @@ def build(settings: Settings | None = None) -> FastAPI:
         runtime,
         title="Learnstream chat service",
         description=_DESCRIPTION,
-        routers=[http.build_router(service, settings.service_token.get_secret_value())],
+        routers=[
+            http.build_router(service, settings.service_token.get_secret_value(), backdating=settings.is_dev)
+        ],
     )
     http.install_error_handlers(app)
     app.state.chat = service

@@ -144,7 +144,8 @@ class ConversationRepository:
         row = (
             await session.execute(
                 text(
-                    "SELECT session_id, learner_id, course_id, lesson_id, version FROM chat_sessions"
+                    "SELECT session_id, learner_id, course_id, lesson_id, version, last_activity_at"
+                    " FROM chat_sessions"
                     " WHERE session_id = :s AND learner_id = :l"
                 ),
                 {"s": session_id, "l": learner_id},
@@ -158,7 +159,9 @@ class ConversationRepository:
             ),
             {"s": session_id},
         )
-        conversation = Conversation(row.session_id, row.learner_id, row.course_id, row.lesson_id, row.version)
+        conversation = Conversation(
+            row.session_id, row.learner_id, row.course_id, row.lesson_id, row.version, row.last_activity_at
+        )
         for message_id, helpful in replies:
             conversation.assistant_messages.add(message_id)
             if helpful is not None:

@@ -131,6 +131,8 @@ class Conversation:
     course_id: UUID
     lesson_id: UUID | None
     version: int
+    last_activity_at: datetime | None = None
+    """The newest message (or the start): a backdated moment is never put before it."""
     assistant_messages: set[UUID] = field(default_factory=set)
     ratings: dict[UUID, bool] = field(default_factory=dict)
     pending: list[DomainEvent] = field(default_factory=list)

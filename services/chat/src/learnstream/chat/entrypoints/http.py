@@ -10,6 +10,7 @@ the reply is stored.
 
 import json
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -43,8 +44,16 @@ STREAM_EXAMPLE = (
 )
 
 
-def build_router(service: ChatService, service_token: str) -> APIRouter:
+def build_router(service: ChatService, service_token: str, *, backdating: bool = False) -> APIRouter:
+    """The routes; ``backdating`` (dev mode) lets a conversation, a question and a rating
+    name their moment, for demo data."""
     router = APIRouter(tags=["chat"])
+
+    def moment(value: datetime | None, field_name: str) -> datetime | None:
+        if value is not None and not backdating:
+            raise InvalidMessage(field_name, "is accepted in dev mode only (demo data); leave it out")
+        return value
+
     CurrentActor = Annotated[Actor, actor_dependency(service_token)]
     CourseFilter = Annotated[UUID | None, Query(alias="courseId", description="Only this course's.")]
 
@@ -67,7 +76,9 @@ def build_router(service: ChatService, service_token: str) -> APIRouter:
     @router.post("/api/chat/sessions", response_model=SessionOut, status_code=201)
     async def start_session(body: SessionIn, actor: CurrentActor) -> dict[str, Any]:
         """Start a conversation about a course the caller is enrolled in (or teaches)."""
-        return await service.start(actor, body.course_id, body.lesson_id)
+        return await service.start(
+            actor, body.course_id, body.lesson_id, at=moment(body.started_at, "startedAt")
+        )
 
     @router.patch("/api/chat/sessions/{session_id}", response_model=SessionOut)
     async def rename(session_id: UUID, body: RenameIn, actor: CurrentActor) -> dict[str, Any]:
@@ -98,7 +109,9 @@ def build_router(service: ChatService, service_token: str) -> APIRouter:
     async def ask(session_id: UUID, body: MessageIn, actor: CurrentActor, request: Request) -> Any:
         """Ask the assistant; the question is stored first, so it is never lost."""
         streamed = "text/event-stream" in request.headers.get("accept", "")
-        pending = await service.ask(actor, session_id, body.content, stream=streamed)
+        pending = await service.ask(
+            actor, session_id, body.content, stream=streamed, at=moment(body.sent_at, "sentAt")
+        )
         if streamed:
             return StreamingResponse(
                 _server_sent(pending),
@@ -129,7 +142,7 @@ def build_router(service: ChatService, service_token: str) -> APIRouter:
     @router.post("/api/chat/messages/{message_id}/rating", response_model=RatingOut)
     async def rate(message_id: UUID, body: RatingIn, actor: CurrentActor) -> dict[str, Any]:
         """Rate one of the assistant's replies as helpful or not (``AssistantReplyRated``)."""
-        return await service.rate(actor, message_id, body.helpful)
+        return await service.rate(actor, message_id, body.helpful, at=moment(body.rated_at, "ratedAt"))
 
     @router.get("/api/me/data-export", response_model=ExportOut)
     async def data_export(actor: CurrentActor) -> dict[str, Any]:

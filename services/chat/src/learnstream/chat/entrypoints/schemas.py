@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
 from learnstream.chat.domain.conversation import MAX_MESSAGE_CHARACTERS, MAX_TITLE_CHARACTERS
 from learnstream.runtime.schemas import CamelModel
@@ -17,6 +17,10 @@ class SessionIn(CamelModel):
         description="The course to ask about (enrolled learners, its instructor, admins)."
     )
     lesson_id: UUID | None = Field(default=None, description="The lesson the conversation starts from.")
+    started_at: AwareDatetime | None = Field(
+        default=None,
+        description="Dev mode only (demo data): when the conversation started, at most 90 days ago.",
+    )
 
 
 class RenameIn(CamelModel):
@@ -29,10 +33,18 @@ class MessageIn(CamelModel):
         examples=["Why does range(5) stop at 4?"],
         description=f"The question; 1 to {MAX_MESSAGE_CHARACTERS} characters once trimmed.",
     )
+    sent_at: AwareDatetime | None = Field(
+        default=None,
+        description="Dev mode only (demo data): when the question was asked, at most 90 days ago"
+        " (never before the conversation's newest message).",
+    )
 
 
 class RatingIn(CamelModel):
     helpful: bool = Field(description="True for a thumbs up.")
+    rated_at: AwareDatetime | None = Field(
+        default=None, description="Dev mode only (demo data): when the reply was rated, at most 90 days ago."
+    )
 
 
 class SessionOut(CamelModel):

@@ -28,6 +28,7 @@ from learnstream.chat.domain.assistant import Assistant, AssistantUnavailable, R
 from learnstream.chat.domain.conversation import (
     ChatError,
     Conversation,
+    InvalidMessage,
     NotFound,
     checked_message,
     group_of,
@@ -57,6 +58,9 @@ class TooManyMessages(ChatError):
 class Limits:
     messages_per_minute: int = 30
     prompt_token_budget: int = 3_000
+    backdate_max_age: timedelta = timedelta(days=90)
+    """How far back a dev-mode moment may go (demo data: weeks of conversations)."""
+    clock_skew: timedelta = timedelta(minutes=5)
 
 
 @dataclass
@@ -111,6 +115,20 @@ class ChatService:
     def now(self) -> datetime:
         return self.clock()
 
+    def _moment(self, given: datetime | None, field_name: str, *, after: datetime | None = None) -> datetime:
+        """Now; or ``given``, a past moment the dev-mode routes accept for demo data (not in
+        the future, not older than the backdating age), never before ``after`` (the
+        conversation's newest activity, so its messages keep their order)."""
+        now = self.now()
+        if given is None:
+            return now
+        if given > now + self.limits.clock_skew:
+            raise InvalidMessage(field_name, f"{given.isoformat()} is in the future")
+        if given < now - self.limits.backdate_max_age:
+            raise InvalidMessage(field_name, f"is more than {self.limits.backdate_max_age.days} days ago")
+        moment = min(given, now)
+        return moment if after is None else max(moment, after)
+
     async def _transaction(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         for attempt in range(1, _RETRIES + 1):
             try:
@@ -130,12 +148,16 @@ class ChatService:
 
     # -- conversations ---------------------------------------------------------------------------
 
-    async def start(self, actor: Actor, course_id: UUID, lesson_id: UUID | None) -> dict[str, Any]:
-        """A new conversation about a course the caller learns (or teaches)."""
+    async def start(
+        self, actor: Actor, course_id: UUID, lesson_id: UUID | None, *, at: datetime | None = None
+    ) -> dict[str, Any]:
+        """A new conversation about a course the caller learns (or teaches); ``at`` names a
+        past start (dev mode's demo data)."""
 
         async def work(session: AsyncSession) -> dict[str, Any]:
             await self._may_talk_about(session, actor, course_id)
-            conversation = Conversation.start(actor.user_id, course_id, lesson_id, at=self.now())
+            started = self._moment(at, "startedAt")
+            conversation = Conversation.start(actor.user_id, course_id, lesson_id, at=started)
             await self.conversations.save(session, conversation)
             return await self._session_view(session, actor, conversation.session_id)
 
@@ -225,13 +247,16 @@ class ChatService:
             "messages": [{**message_view(row), "excerpt": row["excerpt"]} for row in found],
         }
 
-    async def rate(self, actor: Actor, message_id: UUID, helpful: bool) -> dict[str, Any]:
+    async def rate(
+        self, actor: Actor, message_id: UUID, helpful: bool, *, at: datetime | None = None
+    ) -> dict[str, Any]:
         async def work(session: AsyncSession) -> dict[str, Any]:
             session_id = await self.conversations.session_of_message(session, message_id, actor.user_id)
             if session_id is None:
                 raise NotFound(f"message {message_id} not found")
             conversation = await self._own(session, actor, session_id)
-            conversation.rate(message_id, helpful, at=self.now())
+            rated = self._moment(at, "ratedAt", after=conversation.last_activity_at)
+            conversation.rate(message_id, helpful, at=rated)
             await self.conversations.save(session, conversation)
             return {"message_id": message_id, "helpful": helpful}
 
@@ -243,21 +268,32 @@ class ChatService:
 
     # -- asking the assistant --------------------------------------------------------------------
 
-    async def ask(self, actor: Actor, session_id: UUID, content: str, *, stream: bool = True) -> PendingReply:
+    async def ask(
+        self,
+        actor: Actor,
+        session_id: UUID,
+        content: str,
+        *,
+        stream: bool = True,
+        at: datetime | None = None,
+    ) -> PendingReply:
         """Store the question, then have the assistant answer it in the background, its text
-        coming through :meth:`PendingReply.events` as it is written when ``stream``."""
+        coming through :meth:`PendingReply.events` as it is written when ``stream``. ``at``
+        names a past moment for the question (dev mode's demo data); its reply is then dated
+        the assistant's latency later."""
         checked_message(content)  # refuse a bad message before anything else
 
         async def work(session: AsyncSession) -> tuple[Conversation, ChatMessageSent, str, list[Turn], Any]:
             conversation = await self._own(session, actor, session_id)
             now = self.now()
             await self._check_rate(session, actor.user_id, now)
+            asked = self._moment(at, "sentAt", after=conversation.last_activity_at)
             course = await self.copies.course(session, conversation.course_id)
             history = [
                 Turn(row["role"], row["content"])
                 for row in await self.conversations.history(session, session_id, limit=HISTORY_MESSAGES)
             ]
-            question = conversation.ask(content, lesson_id=None, at=now)
+            question = conversation.ask(content, lesson_id=None, at=asked)
             await self.conversations.save(session, conversation)
             passages = await self.copies.passages(
                 session,
@@ -273,7 +309,9 @@ class ChatService:
             course_title, question.text, passages, history, token_budget=self.limits.prompt_token_budget
         )
         pending = PendingReply(question=question_view(question), streamed=stream)
-        task = asyncio.create_task(self._answer(conversation, question, prompt, pending))
+        task = asyncio.create_task(
+            self._answer(conversation, question, prompt, pending, backdated=at is not None)
+        )
         pending._task = task
         self._replies.add(task)
         task.add_done_callback(self._replies.discard)
@@ -288,7 +326,13 @@ class ChatService:
             raise TooManyMessages(limit, max(1, math.ceil((frees_at - now).total_seconds())))
 
     async def _answer(
-        self, conversation: Conversation, question: ChatMessageSent, prompt: Any, pending: PendingReply
+        self,
+        conversation: Conversation,
+        question: ChatMessageSent,
+        prompt: Any,
+        pending: PendingReply,
+        *,
+        backdated: bool = False,
     ) -> dict[str, Any]:
         started = time.monotonic()
         try:
@@ -317,7 +361,7 @@ class ChatService:
                 completion_tokens=reply.completion_tokens,
                 latency_ms=latency,
                 answered=reply.answered,
-                at=self.now(),
+                at=question.occurred_at + timedelta(milliseconds=latency) if backdated else self.now(),
             )
             await self.conversations.save(session, current)
             return reply_view(event)
