@@ -447,9 +447,9 @@ class _World:
         topic = rng.choice(theme.topics)
         lesson_id = _uuid(rng)
         if kind == "video":
-            return Lesson(lesson_id, f"{number} {topic.capitalize()}s explained", kind, rng.randint(60, 900))
+            return Lesson(lesson_id, f"{number} {topic.capitalize()}, explained", kind, rng.randint(60, 900))
         if kind == "article":
-            return Lesson(lesson_id, f"{number} Notes on {topic}s", kind, rng.randint(120, 900))
+            return Lesson(lesson_id, f"{number} Notes on {topic}", kind, rng.randint(120, 900))
         questions = rng.randint(3, 5)
         quiz = Quiz(
             quiz_id=_uuid(rng),
@@ -458,7 +458,7 @@ class _World:
             passing_score=rng.randint(60, 80),
             easiness=tuple(rng.uniform(0.3, 0.95) for _ in range(questions)),
         )
-        return Lesson(lesson_id, f"{number} Check: {topic}s", kind, rng.randint(60, 300), quiz)
+        return Lesson(lesson_id, f"{number} Check: {topic}", kind, rng.randint(60, 300), quiz)
 
     def _with_added_lesson(self, theme: _Theme, outline: Outline) -> Outline:
         rng = self.rng

@@ -67,8 +67,9 @@ export async function api(path, { method = "GET", body, query } = {}) {
   return data;
 }
 
-// Reads a text/event-stream answer, calling onEvent(kind, data, id) for each event.
-export async function readEvents(answer, onEvent) {
+// Reads a text/event-stream answer, calling onEvent(kind, data, id) for each event and
+// onComment(text) for each comment line (the live stream's ": connected").
+export async function readEvents(answer, onEvent, onComment = () => {}) {
   const reader = answer.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
   for (;;) {
@@ -81,6 +82,7 @@ export async function readEvents(answer, onEvent) {
       buffer = buffer.slice(end + 2);
       const fields = {};
       for (const line of block.split("\n")) {
+        if (line.startsWith(":")) onComment(line.slice(1).trim());
         if (!line || line.startsWith(":")) continue;
         const at = line.indexOf(":");
         fields[line.slice(0, at)] = line.slice(at + 1).trimStart();
@@ -92,6 +94,7 @@ export async function readEvents(answer, onEvent) {
 
 // Server-sent events over fetch (EventSource cannot send the Authorization header).
 // Calls onEvent(kind, data) for each update; reconnects with Last-Event-ID after a drop.
+// <html data-live="connected"> while the server holds the subscription.
 export function live(onEvent) {
   let lastId = null;
   let stopped = false;
@@ -107,10 +110,13 @@ export function live(onEvent) {
         await readEvents(answer, (kind, data, id) => {
           if (id) lastId = id;
           onEvent(kind, data);
+        }, (comment) => {
+          if (comment === "connected") document.documentElement.dataset.live = "connected";
         });
       } catch (_) {
         if (stopped) return;
       }
+      document.documentElement.dataset.live = "reconnecting";
       await new Promise((resolve) => setTimeout(resolve, 3000));
     }
   }

@@ -54,6 +54,7 @@ function liveToasts() {
   live((kind, data) => {
     if (kind === "achievement.unlocked") toast(`Achievement unlocked: ${data.title}`);
     else if (kind === "level.reached") toast(`Level ${data.level} reached`);
+    else if (kind === "enrollment.created") toast(`New enrollment: ${data.learnerName || "a learner"}`);
     else if (kind === "export.completed") toast("Your export is ready");
     else if (kind === "export.failed") toast(`Your export failed: ${data.reason || "see the exports list"}`);
     document.dispatchEvent(new CustomEvent("learnstream:live", { detail: { kind, data } }));

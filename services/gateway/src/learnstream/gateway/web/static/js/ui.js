@@ -15,6 +15,44 @@ export function h(tag, attrs = {}, ...children) {
   return element;
 }
 
+// The assistant's Markdown as elements (never as HTML): paragraphs, bulleted and numbered
+// lists, fenced code blocks, **bold** and `code` inside a line.
+export function richText(text) {
+  const inline = (line) => line.split(/(\*\*[^*]+\*\*|`[^`]+`)/).filter(Boolean).map((part) => {
+    if (part.startsWith("**") && part.endsWith("**") && part.length > 4) return h("strong", {}, part.slice(2, -2));
+    if (part.startsWith("`") && part.endsWith("`") && part.length > 2) return h("code", {}, part.slice(1, -1));
+    return part;
+  });
+  const blocks = [];
+  let list = null;
+  let fence = null;
+  let paragraph = [];
+  const endParagraph = () => {
+    if (paragraph.length) blocks.push(h("p", {}, paragraph.flatMap((line, i) => (i ? [h("br"), ...inline(line)] : inline(line)))));
+    paragraph = [];
+  };
+  for (const line of String(text || "").split("\n")) {
+    if (fence) {
+      if (line.trim().startsWith("```")) { blocks.push(h("pre", {}, h("code", {}, fence.join("\n")))); fence = null; } else fence.push(line);
+      continue;
+    }
+    if (line.trim().startsWith("```")) { endParagraph(); list = null; fence = []; continue; }
+    const item = /^\s*(?:[-*]|(\d+)[.)])\s+(.*)$/.exec(line);
+    if (item) {
+      endParagraph();
+      const tag = item[1] ? "ol" : "ul";
+      if (!list || list.tagName.toLowerCase() !== tag) { list = h(tag, {}); blocks.push(list); }
+      list.append(h("li", {}, inline(item[2])));
+      continue;
+    }
+    list = null;
+    if (!line.trim()) endParagraph(); else paragraph.push(line);
+  }
+  if (fence) blocks.push(h("pre", {}, h("code", {}, fence.join("\n"))));
+  endParagraph();
+  return blocks;
+}
+
 export function duration(seconds) {
   const total = Math.round(seconds || 0);
   const hours = Math.floor(total / 3600);
@@ -78,6 +116,12 @@ export function failure(error) {
 
 export function unavailable(what, reason) {
   return h("p", { class: "muted" }, `${what} is unavailable right now (${reason}).`);
+}
+
+// Adds one to the figure of the first card in ``cards`` (a live update: a new enrollment).
+export function countUp(cards) {
+  const figure = cards && cards.querySelector(".card .value");
+  if (figure) figure.textContent = number(Number(figure.textContent.replace(/\D/g, "")) + 1);
 }
 
 export function toast(text) {

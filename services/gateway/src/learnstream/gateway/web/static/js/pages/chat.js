@@ -2,7 +2,7 @@
 // Older, search, rename, delete, load more) beside the open conversation, whose replies
 // stream in as they are written.
 import { api, stream } from "../api.js";
-import { ago, h, show } from "../ui.js";
+import { ago, h, richText, show } from "../ui.js";
 
 const GROUPS = [["today", "Today"], ["yesterday", "Yesterday"], ["last7Days", "Last 7 Days"], ["older", "Older"]];
 const PAGE = 20;
@@ -69,7 +69,7 @@ export async function chatPage(main, { query }) {
   }
 
   function bubble(message) {
-    const body = h("div", { class: "text" }, message.content);
+    const body = h("div", { class: "text" }, message.role === "assistant" ? richText(message.content) : message.content);
     return h("div", { class: `message ${message.role}` },
       h("div", { class: "who" }, message.role === "user" ? "You" : "Assistant"), body);
   }
@@ -110,9 +110,11 @@ export async function chatPage(main, { query }) {
       await stream(`/api/chat/sessions/${state.active}/messages`, { content }, (kind, data) => {
         if (kind === "question") messages.append(bubble(data), reply);
         else if (kind === "delta") text.textContent += data.text;
-        else if (kind === "reply") { text.textContent = data.content; reply.classList.remove("streaming"); }
+        else if (kind === "reply") { text.replaceChildren(...richText(data.content)); reply.classList.remove("streaming"); }
       });
       await load(true);
+      const current = state.sessions.find((s) => s.id === state.active);
+      if (current) title.textContent = current.title;
     } catch (error) {
       status.textContent = error.message;
     } finally {
@@ -120,6 +122,11 @@ export async function chatPage(main, { query }) {
       send.disabled = false;
     }
   }
+
+  // Enter sends, Shift+Enter starts a new line
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) ask(event);
+  });
 
   let timer;
   search.addEventListener("input", () => {

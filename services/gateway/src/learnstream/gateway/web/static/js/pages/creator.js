@@ -17,12 +17,26 @@ function studentsTable() {
   const body = h("div", {});
   const pager = h("div", { class: "row" });
   let offset = 0;
-  async function load() {
+  const sort = { by: "lastActive", order: "desc" };
+  // a sortable column's header is a button; choosing it again turns the order round
+  function header(label, key) {
+    if (!key) return h("th", { scope: "col" }, label);
+    const current = sort.by === key;
+    return h("th", { scope: "col", "aria-sort": current ? (sort.order === "asc" ? "ascending" : "descending") : "none" },
+      h("button", { type: "button", class: "sort", "data-sort": key, onclick: () => {
+        sort.order = current ? (sort.order === "asc" ? "desc" : "asc") : (key === "name" ? "asc" : "desc");
+        sort.by = key;
+        offset = 0;
+        load(true);
+      } }, label, h("span", { "aria-hidden": "true" }, current ? (sort.order === "asc" ? " ▲" : " ▼") : "")));
+  }
+  async function load(focusSort = false) {
     const answer = await api("/api/creator/students", {
-      query: { status: status.value, progress: progress.value, search: search.value.trim(), limit: PAGE, offset },
+      query: { status: status.value, progress: progress.value, search: search.value.trim(), sortBy: sort.by, sortOrder: sort.order, limit: PAGE, offset },
     });
     body.replaceChildren(answer.students.length ? h("div", { class: "table-wrap" }, h("table", { id: "creator-students" },
-      h("thead", {}, h("tr", {}, ["Student", "Courses", "Progress", "Videos", "XP", "Tier", "Last active"].map((t) => h("th", { scope: "col" }, t)))),
+      h("caption", { class: "sr-only" }, "Students, sortable by the column buttons"),
+      h("thead", {}, h("tr", {}, [["Student", "name"], ["Courses"], ["Progress", "progress"], ["Videos"], ["XP", "xp"], ["Tier"], ["Last active", "lastActive"]].map(([t, key]) => header(t, key)))),
       h("tbody", {}, answer.students.map((s) => h("tr", {},
         h("td", {}, s.name), h("td", {}, number(s.courses)), h("td", {}, percent(s.progress)), h("td", {}, number(s.videosWatched)),
         h("td", {}, number(s.xp)), h("td", {}, h("span", { class: `tier tier-${s.tier}` }, TIERS[s.tier] || s.tier)), h("td", {}, ago(s.lastActive)))))))
@@ -32,6 +46,7 @@ function studentsTable() {
       h("span", { class: "muted" }, `${answer.students.length ? offset + 1 : 0}–${offset + answer.students.length} of ${number(total)}`),
       h("button", { type: "button", class: "secondary", disabled: offset === 0, onclick: () => { offset = Math.max(0, offset - PAGE); load(); } }, "Previous"),
       h("button", { type: "button", class: "secondary", disabled: !answer.hasMore, onclick: () => { offset += PAGE; load(); } }, "Next"));
+    if (focusSort) { const again = body.querySelector(`button[data-sort="${sort.by}"]`); if (again) again.focus(); }
   }
   let timer;
   for (const control of [status, progress]) control.addEventListener("change", () => { offset = 0; load(); });

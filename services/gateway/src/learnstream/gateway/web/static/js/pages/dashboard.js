@@ -15,7 +15,7 @@ function continueLearning(courses) {
         `Last accessed ${ago(c.lastAccessedAt)}`,
         c.nextLesson ? ` · Next: ${c.nextLesson.title}` : "",
         ` · ${duration(c.timeRemainingSeconds)} left`)),
-    h("div", {}, h("a", { class: "button", href: `/courses/${c.courseId}/progress` }, "Continue →")))));
+    h("div", {}, h("a", { class: "button", href: `/courses/${c.courseId}/progress`, "aria-label": `Continue ${c.course.title}` }, "Continue →")))));
 }
 
 function activityChart(element, days) {
@@ -30,14 +30,16 @@ function activityChart(element, days) {
 function achievementsGrid(earned, available) {
   return h("div", { class: "badges" },
     earned.map((a) => h("div", { class: "badge", "data-earned": "true" },
-      h("div", { class: "name" }, `${a.icon || ""} ${a.title}`),
+      h("div", { class: "name" }, h("span", { "aria-hidden": "true" }, `${a.icon || ""} `), a.title),
       h("div", {}, a.description),
       h("div", { class: "muted" }, `Earned ${ago(a.earnedAt)} · ${a.rarity}`))),
     available.map((a) => h("div", { class: "badge locked", "data-earned": "false" },
-      h("div", { class: "name" }, `🔒 ${a.title}`),
+      h("div", { class: "name" }, h("span", { "aria-hidden": "true" }, "🔒 "), a.title, h("span", { class: "sr-only" }, " (locked)")),
       h("div", {}, a.description),
       progressBar(a.progress.percentage, `${a.title} progress`),
-      h("div", {}, `${number(a.progress.current)} / ${number(a.progress.target)} ${a.progress.unit || ""}`))));
+      h("div", {}, a.progress.unit === "seconds"
+        ? `${duration(a.progress.current)} / ${duration(a.progress.target)}`
+        : `${number(a.progress.current)} / ${number(a.progress.target)} ${a.progress.unit || ""}`))));
 }
 
 function enrolledCourses(courses) {
@@ -69,7 +71,8 @@ function enrolledCourses(courses) {
         h("td", {}, `${c.lessonsCompleted} / ${c.totalLessons}`),
         h("td", {}, duration(c.timeSpentSeconds)),
         h("td", {}, c.status === "completed" ? "Completed" : c.completionPercentage ? "In progress" : "Not started"),
-        h("td", {}, h("a", { href: `/courses/${c.courseId}/progress` }, c.status === "completed" ? "Review" : "Continue")))))))
+        h("td", {}, h("a", { href: `/courses/${c.courseId}/progress`, "aria-label": `${c.status === "completed" ? "Review" : "Continue"} ${c.course.title}` },
+          c.status === "completed" ? "Review" : "Continue")))))))
       : h("p", { class: "muted" }, "No courses match."));
   }
   filter.addEventListener("change", show);
@@ -104,7 +107,7 @@ export async function dashboardPage(main, { user }) {
   show(main,
     h("h1", {}, `Welcome back, ${user.fullName}!`),
     h("p", { class: "sub" },
-      stats.currentStreak ? `🔥 Current streak: ${stats.currentStreak} days` : "Learn today to start a streak",
+      stats.currentStreak ? [h("span", { "aria-hidden": "true" }, "🔥 "), `Current streak: ${stats.currentStreak} days`] : "Learn today to start a streak",
       board.level ? ` · Level ${board.level} · ${number(board.xp)} XP` : ""),
     h("div", { class: "cards", id: "stats" },
       card("Courses", number(stats.totalCourses)),

@@ -4,7 +4,7 @@
 // usage, top students, students needing help, and the export button.
 import { api, download } from "../api.js";
 import { plot } from "../charts.js";
-import { ago, card, duration, h, number, panel, percent, unavailable, show, periodSelect } from "../ui.js";
+import { ago, card, countUp, duration, h, number, panel, percent, unavailable, show, periodSelect } from "../ui.js";
 
 const DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 const HIGH_DROP_OFF = 30;
@@ -17,7 +17,8 @@ function trendsChart(element, trends) {
     { type: "scatter", mode: "lines", name: "Enrolled", x: enrolled.map((p) => p.date), y: enrolled.map((p) => p.total) },
     { type: "scatter", mode: "lines", name: "Active learners", x: active.map((p) => p.date), y: active.map((p) => p.active) },
     { type: "scatter", mode: "lines", name: "Completion rate %", x: completion.map((p) => p.date), y: completion.map((p) => p.rate), yaxis: "y2" },
-  ], { yaxis: { title: { text: "learners" }, rangemode: "tozero" }, yaxis2: { title: { text: "%" }, overlaying: "y", side: "right", rangemode: "tozero" } });
+  ], { margin: { l: 48, r: 48, t: 16, b: 48 }, yaxis: { title: { text: "learners" }, rangemode: "tozero" },
+    yaxis2: { title: { text: "%" }, overlaying: "y", side: "right", rangemode: "tozero" } });
   element.setAttribute("aria-label", "Enrolled learners, active learners and completion rate per day");
 }
 
@@ -86,6 +87,24 @@ function exportForm(courseId) {
   return h("div", { class: "row" }, format, button, status);
 }
 
+const TOP_BY = [["progress", "by progress"], ["timeSpent", "by time spent"], ["recent", "most recently active"]];
+
+// Top Students, five of them, by the measure chosen in its selector.
+function topStudents(courseId, first) {
+  const list = h("div", {});
+  function render(answer) {
+    list.replaceChildren(answer ? h("ol", { id: "top-students" }, answer.students.map((s) => h("li", {},
+      h("a", { href: `/instructor/courses/${courseId}/students/${s.id}` }, s.name),
+      ` — ${percent(s.progress)} · ${duration(s.timeSpent)} · active ${ago(s.lastActive)}`)))
+      : unavailable("Students", "analytics did not answer"));
+  }
+  const by = h("select", { id: "top-by", "aria-label": "Rank top students", onchange: async () => {
+    render(await api(`/api/instructor/courses/${courseId}/students`, { query: { sort: by.value, limit: 5 } }).catch(() => null));
+  } }, TOP_BY.map(([value, label]) => h("option", { value }, label)));
+  render(first);
+  return panel("Top students", by, list);
+}
+
 export async function instructorPage(main, { params, query }) {
   const [courseId] = params;
   const period = query.get("period") || "30d";
@@ -129,9 +148,7 @@ export async function instructorPage(main, { params, query }) {
       h("p", {}, h("strong", {}, "Most asked topics: "), (assistant.topTopics || []).map((t) => `${t.topic} (${t.count})`).join(", ") || "none yet"),
       h("ul", {}, (assistant.recentQuestions || []).slice(0, 5).map((q) => h("li", {}, `“${q.question}” `, h("span", { class: "muted" }, `${q.student} · ${ago(q.timestamp)}`))))) : null,
     h("div", { class: "two" },
-      panel("Top students", students ? h("ol", { id: "top-students" }, students.students.map((s) => h("li", {},
-        h("a", { href: `/instructor/courses/${courseId}/students/${s.id}` }, s.name), ` — ${percent(s.progress)} · ${duration(s.timeSpent)}`)))
-        : unavailable("Students", "analytics did not answer")),
+      topStudents(courseId, students),
       panel("Students needing help", board.atRisk ? (board.atRisk.length
         ? h("ul", { id: "at-risk" }, board.atRisk.slice(0, 10).map((s) => h("li", {},
           h("a", { href: `/instructor/courses/${courseId}/students/${s.id}` }, s.name), ` — ${s.details}`)))
@@ -145,8 +162,7 @@ export async function instructorPage(main, { params, query }) {
   }
   document.addEventListener("learnstream:live", (event) => {
     if (event.detail.kind === "enrollment.created" && event.detail.data.courseId === courseId) {
-      const box = document.querySelector("#course-stats .value");
-      if (box) box.textContent = number(Number(box.textContent.replace(/\D/g, "")) + 1);
+      countUp(document.getElementById("course-stats"));
     }
   });
 }

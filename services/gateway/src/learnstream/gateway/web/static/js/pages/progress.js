@@ -3,7 +3,7 @@
 import { api, download } from "../api.js";
 import { ago, card, date, duration, h, number, panel, percent, progressBar, unavailable, show } from "../ui.js";
 
-const STATUS = { completed: "✅ Completed", in_progress: "◐ In progress", not_started: "○ Not started" };
+const STATUS = { completed: ["✅", "Completed"], in_progress: ["◐", "In progress"], not_started: ["○", "Not started"] };
 
 function lessonLine(lesson) {
   const detail = lesson.status === "not_started"
@@ -13,7 +13,7 @@ function lessonLine(lesson) {
   if (lesson.watchedPercentage !== null && lesson.watchedPercentage !== undefined) extra.push(`${percent(lesson.watchedPercentage)} watched`);
   if (lesson.quiz) extra.push(`quiz: ${lesson.quiz.passed ? "passed" : "not passed"}${lesson.quiz.bestScore !== null ? `, best ${percent(lesson.quiz.bestScore)}` : ""}`);
   return h("li", { class: "lesson", "data-status": lesson.status },
-    h("span", { class: "sr-status" }, STATUS[lesson.status]), " ",
+    h("span", { class: "sr-status" }, h("span", { "aria-hidden": "true" }, `${STATUS[lesson.status][0]} `), STATUS[lesson.status][1]), " ",
     h("strong", {}, lesson.title), " ",
     h("span", { class: "muted" }, `(${lesson.contentType}, ${duration(lesson.durationSeconds)}) — ${detail}${extra.length ? ` · ${extra.join(" · ")}` : ""}`));
 }

@@ -6,10 +6,10 @@ import { ago, card, date, duration, h, number, panel, percent, show } from "../u
 const EVENT = {
   enrolled: () => "Enrolled",
   lessonStarted: (e) => `Started “${e.title}”`,
-  lessonCompleted: (e) => `✅ Completed “${e.title}”`,
+  lessonCompleted: (e) => `Completed “${e.title}”`,
   quizSubmitted: (e) => `Quiz “${e.title}”, attempt ${e.attempt}: ${percent(e.score)}${e.passed ? " (passed)" : " (not passed)"}`,
   milestone: (e) => `Reached ${e.milestone}%`,
-  courseCompleted: () => "🎓 Completed the course",
+  courseCompleted: () => "Completed the course",
   questionsAsked: (e) => `Asked the assistant ${e.count} question${e.count === 1 ? "" : "s"}`,
   note: () => "Note added",
 };
