@@ -424,7 +424,7 @@ class _World:
                     kind = rng.choices(CONTENT_TYPES, weights=(5, 2, 2))[0]
                 lessons.append(self._draw_lesson(theme, f"{s + 1}.{position + 1}", kind))
             topic = theme.topics[s % len(theme.topics)]
-            sections.append(Section(_uuid(rng), f"Part {s + 1}: {topic.capitalize()}s", tuple(lessons)))
+            sections.append(Section(_uuid(rng), f"Part {s + 1}: {topic.capitalize()}", tuple(lessons)))
         outlines = [Outline(created_at + timedelta(hours=1), tuple(sections))]
         if index == 1:
             # a lesson is inserted mid-way through the weeks; later completions count over it
