@@ -56,6 +56,30 @@ class EmbeddedStack:
                 busy += process.cpu_percent(None)
         return busy
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds (user and system) each kind of process of the stack has used so far."""
+        assert self.process is not None
+        supervisor = psutil.Process(self.process.pid)
+        each: dict[str, float] = {}
+        for process in [supervisor, *supervisor.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                name = _name(process)
+                each[name] = each.get(name, 0.0) + times.user + times.system
+        return each
+
+    def rss_mb(self) -> tuple[float, dict[str, float]]:
+        """Resident memory of the whole stack (the supervisor and everything it started), in
+        MB, and of each process by name."""
+        assert self.process is not None
+        supervisor = psutil.Process(self.process.pid)
+        each: dict[str, float] = {}
+        for process in [supervisor, *supervisor.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                name = _name(process)
+                each[name] = each.get(name, 0.0) + process.memory_info().rss / 2**20
+        return round(sum(each.values()), 1), {k: round(v, 1) for k, v in sorted(each.items())}
+
     def wait_quiet(self, idle_percent: float, *, timeout: float = 900.0) -> float:
         """Wait until the stack is back to about its idle CPU use (``idle_percent``, measured
         before the load): the consumers have worked off what seeding published. Returns the
@@ -111,3 +135,12 @@ class EmbeddedStack:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+def _name(process: psutil.Process) -> str:
+    """A readable name: the Learnstream service a Python process runs, or the program."""
+    arguments = process.cmdline()
+    for index, argument in enumerate(arguments[:-1]):
+        if argument == "-m":
+            return arguments[index + 1].removeprefix("learnstream.")
+    return process.name()
