@@ -18,8 +18,9 @@ course (counted through the analysts' read-only endpoint). The acceptance rate (
 alone) and how long the projection took after the last request are reported beside it.
 
 Freshness is measured during the single phase: a probe learner of a second course sends a
-report every quarter second and polls ClickHouse every 10 ms until the report's row is
-there; the figure is the time from the report's acceptance (the answer) to that moment.
+report a tenth of a second after its last one was seen and polls ClickHouse every 10 ms
+until the new report's row is there; the figure is the time from the report's acceptance
+(the answer) to that moment.
 """
 
 from __future__ import annotations
@@ -98,7 +99,10 @@ async def seed(base: str, learners: int) -> dict[str, Any]:
 
         tokens = await asyncio.gather(*(learner(courses[0]) for _ in range(learners)))
         probe = await learner(courses[1])
-    lessons = lambda course: [lesson["id"] for s in course["sections"] for lesson in s["lessons"]]  # noqa: E731
+
+    def lessons(course: dict[str, Any]) -> list[str]:
+        return [lesson["id"] for section in course["sections"] for lesson in section["lessons"]]
+
     return {
         "course": courses[0]["id"],
         "lessons": lessons(courses[0]),
@@ -126,14 +130,16 @@ async def send(base: str, spec: dict[str, Any], mode: str, clients: int, seconds
         async def client(index: int) -> None:
             nonlocal accepted
             headers = {"Authorization": f"Bearer {spec['tokens'][index % len(spec['tokens'])]}"}
-            views = {lesson: [str(uuid.uuid4()), 0] for lesson in lessons}
+            views = {lesson: str(uuid.uuid4()) for lesson in lessons}
+            spent = dict.fromkeys(lessons, 0)
             turn = index
             while time.perf_counter() < stop:
                 if mode == "single":
                     lesson = lessons[turn % len(lessons)]
                     turn += 1
-                    views[lesson][1] += STEP_SECONDS
-                    path, body = "/api/learner/track-lesson", _report(spec["course"], lesson, *views[lesson])
+                    spent[lesson] += STEP_SECONDS
+                    path = "/api/learner/track-lesson"
+                    body: Any = _report(spec["course"], lesson, views[lesson], spent[lesson])
                 else:
                     path, body = "/api/learner/track-batch", {"events": _batch(spec["course"], lessons, turn)}
                     turn += 1
@@ -225,7 +231,7 @@ async def _probe(base: str, counted: Counted, spec: dict[str, Any], running: asy
             visible = await counted.wait_for(http, spec["probe_course"], seen + 1, 60, every=0.01)
             samples.append((visible - accepted) * 1000)
             seen += 1
-            await asyncio.sleep(0.25)
+            await asyncio.sleep(0.1)
     return samples
 
 

@@ -68,17 +68,28 @@ class EmbeddedStack:
                 each[name] = each.get(name, 0.0) + times.user + times.system
         return each
 
-    def rss_mb(self) -> tuple[float, dict[str, float]]:
-        """Resident memory of the whole stack (the supervisor and everything it started), in
-        MB, and of each process by name."""
+    def memory_mb(self) -> dict[str, Any]:
+        """Memory of the whole stack (the supervisor and everything it started), in MB: the
+        sum of each process's proportional set size (``pss``: a page shared by n processes
+        counts 1/n in each, so the sum is what the stack holds) and the plain sum of resident
+        sets (``rss``: PostgreSQL's shared buffers and shared libraries counted once per
+        process), in total and by kind of process."""
         assert self.process is not None
         supervisor = psutil.Process(self.process.pid)
-        each: dict[str, float] = {}
+        pss: dict[str, float] = {}
+        rss: dict[str, float] = {}
         for process in [supervisor, *supervisor.children(recursive=True)]:
             with contextlib.suppress(psutil.Error):
                 name = _name(process)
-                each[name] = each.get(name, 0.0) + process.memory_info().rss / 2**20
-        return round(sum(each.values()), 1), {k: round(v, 1) for k, v in sorted(each.items())}
+                info = process.memory_full_info()
+                pss[name] = pss.get(name, 0.0) + getattr(info, "pss", info.rss) / 2**20
+                rss[name] = rss.get(name, 0.0) + info.rss / 2**20
+        return {
+            "pss_mb": round(sum(pss.values()), 1),
+            "rss_mb": round(sum(rss.values()), 1),
+            "pss_by_process_mb": {k: round(v, 1) for k, v in sorted(pss.items())},
+            "rss_by_process_mb": {k: round(v, 1) for k, v in sorted(rss.items())},
+        }
 
     def wait_quiet(self, idle_percent: float, *, timeout: float = 900.0) -> float:
         """Wait until the stack is back to about its idle CPU use (``idle_percent``, measured
@@ -142,5 +153,5 @@ def _name(process: psutil.Process) -> str:
     arguments = process.cmdline()
     for index, argument in enumerate(arguments[:-1]):
         if argument == "-m":
-            return arguments[index + 1].removeprefix("learnstream.")
-    return process.name()
+            return str(arguments[index + 1]).removeprefix("learnstream.")
+    return str(process.name())
