@@ -14,6 +14,8 @@ from learnstream.events import (
     UnknownEventTypeError,
     decode,
     encode,
+    from_structured,
+    structured,
 )
 from learnstream.events.codec import headers_to_dict
 from learnstream.events.identity import UserRegistered
@@ -42,6 +44,27 @@ def test_an_event_round_trips_through_headers_and_json_value() -> None:
     assert envelope.source == "/learnstream/gateway"
     assert envelope.subject == str(event.user_id)
     assert envelope.traceparent is not None and envelope.traceparent.startswith("00-aaaa")
+
+
+def test_the_cloudevents_json_format_carries_the_same_event() -> None:
+    event = ada()
+    record = encode(
+        event, source="/learnstream/gateway", traceparent="00-" + "a" * 32 + "-" + "b" * 16 + "-01"
+    )
+    document = json.loads(json.dumps(structured(record)))  # as written to and read from a file
+
+    assert document["specversion"] == "1.0"
+    assert document["type"] == "learnstream.identity.UserRegistered.v1"
+    assert document["id"] == str(event.event_id)
+    assert document["time"] == "2026-11-22T09:15:30.125Z"
+    assert document["data"]["display_name"] == "Ada"
+    headers, value = from_structured(document)
+    envelope = decode(headers, value)
+    assert envelope.event == decode(record.headers, record.value).event
+    assert envelope.traceparent == "00-" + "a" * 32 + "-" + "b" * 16 + "-01"
+    # a document without its type is refused as a message without the header would be
+    with pytest.raises(MissingHeaderError):
+        decode(*from_structured({k: v for k, v in document.items() if k != "type"}))
 
 
 def test_the_headers_alone_say_what_the_message_is() -> None:

@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import random
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 
 from learnstream.devstack.workload import Workload, generate
+from learnstream.events import encode, structured
+from learnstream.events.exports import ExportRequested
 from learnstream.runtime.settings import DEV_SERVICE_TOKEN
 
 from .conftest import AnalyticsApi
@@ -384,6 +387,59 @@ async def test_a_rebuild_gives_the_same_numbers(
     before.pop("freshness")
     after.pop("freshness")
     assert after == before
+
+
+async def test_an_archive_is_imported_once_and_its_bad_lines_are_refused(
+    analytics: AnalyticsApi, projected: Projected
+) -> None:
+    workload, now = projected.workload, projected.workload.now
+    course = workload.courses[1]
+    actor = owner(workload, course.course_id)
+    path = f"/api/instructor/courses/{course.course_id}/analytics"
+    before = await analytics.get(path, actor, period="all", now=now.isoformat())
+    # the history the projection already took off the bus, then two bad lines, then a new event
+    archived = [structured(encode(event, source="/services/archive")) for event in workload.events[:3000]]
+    new = ExportRequested(export_id=uuid4(), export_type="students", requester_id=uuid4(), format="csv")
+    lines = [json.dumps(document) for document in archived]
+    lines += [
+        "not json",
+        json.dumps(
+            {
+                "specversion": "1.0",
+                "id": str(uuid4()),
+                "type": "learnstream.progress.Nope.v1",
+                "source": "/x",
+                "data": {},
+            }
+        ),
+        "",
+        json.dumps(structured(encode(new, source="/services/exports"))),
+    ]
+    headers = {"X-Service-Token": DEV_SERVICE_TOKEN, "Content-Type": "application/x-ndjson"}
+    response = await analytics.http.post("/api/analytics/import", content="\n".join(lines), headers=headers)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert (answer["imported"], answer["refused"]) == (3001, 2)
+    assert [error["line"] for error in answer["errors"]] == [3001, 3002]
+    assert "unknown event type" in answer["errors"][1]["reason"]
+    # what was already projected counts once
+    after = await analytics.get(path, actor, period="all", now=now.isoformat())
+    before.pop("freshness")
+    after.pop("freshness")
+    assert after == before
+    # the new event is stored, once, even when imported again
+    again = await analytics.http.post(
+        "/api/analytics/import", content=json.dumps(structured(encode(new, source="/x"))), headers=headers
+    )
+    assert again.json()["imported"] == 1
+    rows = await analytics.app.state.warehouse.clickhouse.query_rows(
+        "SELECT count(), any(topic) FROM analytics_it.events FINAL WHERE event_id = {e:UUID}",
+        {"e": new.event_id},
+    )
+    assert rows[0] == (1, "import")
+    # only services may import
+    refused = await analytics.http.post("/api/analytics/import", content=lines[-1])
+    assert refused.status_code == 401
 
 
 async def test_the_documented_example_queries_run(analytics: AnalyticsApi, projected: Projected) -> None:

@@ -11,6 +11,8 @@ from learnstream.events.codec import (
     UnknownEventTypeError,
     decode,
     encode,
+    from_structured,
+    structured,
 )
 from learnstream.events.registry import EVENT_TYPES, events_of_topic, model_for, topics
 
@@ -28,7 +30,9 @@ __all__ = [
     "dlq_topic_name",
     "encode",
     "events_of_topic",
+    "from_structured",
     "model_for",
+    "structured",
     "topic_name",
     "topics",
     "utc_now",

@@ -211,8 +211,11 @@ def create_app(
     description: str,
     routers: Sequence[APIRouter] = (),
     health: Callable[[Runtime], Awaitable[tuple[int, dict[str, Any]]]] | None = None,
+    streamed_bodies: Sequence[str] = (),
 ) -> FastAPI:
-    """The service's ASGI app; ``health`` replaces the default ``/health`` (the gateway's)."""
+    """The service's ASGI app; ``health`` replaces the default ``/health`` (the gateway's).
+    ``streamed_bodies``: paths whose handlers read the body as a stream, a part at a time,
+    behind the service credential (not capped by ``max_body_bytes``)."""
     settings = runtime.settings
 
     @contextlib.asynccontextmanager
@@ -252,7 +255,7 @@ def create_app(
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
     app.state.runtime = runtime
     install_problem_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, streamed_paths=streamed_bodies)
     runtime.consumer.attach(runtime.router)
     for projection in runtime.projections:
         projection.attach(runtime.router)

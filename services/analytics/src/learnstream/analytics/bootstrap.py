@@ -73,6 +73,7 @@ def build(settings: Settings | None = None) -> FastAPI:
         routers=[
             http.build_router(reports, warehouse, projection, settings.service_token.get_secret_value())
         ],
+        streamed_bodies=[http.IMPORT_PATH],
     )
     http.install_error_handlers(app)
     app.state.reports = reports

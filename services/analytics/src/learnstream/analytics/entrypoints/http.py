@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, Response
 
 from learnstream.analytics.adapters.warehouse import Warehouse
 from learnstream.analytics.domain.errors import InvalidQuery, NotFound
+from learnstream.analytics.service_layer import backfill
 from learnstream.analytics.service_layer.base import iso
 from learnstream.analytics.service_layer.periods import within_range
 from learnstream.analytics.service_layer.reports import Course, Reports
@@ -26,6 +27,9 @@ from learnstream.analytics.service_layer.students import LEARNER_FIELDS
 from learnstream.runtime.actors import Actor, actor_dependency, require_service_token
 from learnstream.runtime.problems import Problem, problem_response
 from learnstream.runtime.projection import BatchProjection
+
+IMPORT_PATH = "/api/analytics/import"
+"""The backfill import: its body is read as a stream, so the body cap does not apply."""
 
 PeriodParam = Annotated[
     Literal["7d", "30d", "90d", "all"] | None,
@@ -365,6 +369,24 @@ def build_router(
         if erased_at is None:
             raise Problem(404, "Not found", f"erasure request {request_id} has not been applied here")
         return {"requestId": str(request_id), "erasedAt": iso(erased_at)}
+
+    @router.post(
+        IMPORT_PATH,
+        dependencies=[require_service_token(service_token)],
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+                "description": "One event a line in the CloudEvents JSON format.",
+            }
+        },
+    )
+    async def import_events(request: Request) -> dict[str, Any]:
+        """Backfill: write events from an archive as if they came off the bus (deduplicated by
+        id, erased learners' dropped). Lines that are not events of the catalog are refused,
+        the first twenty reported with their line number; the others are written."""
+        result = await backfill.import_lines(request.stream(), warehouse.write, projection.lock)
+        return asdict(result)
 
     @router.post("/api/analytics/rebuild", dependencies=[require_service_token(service_token)])
     async def rebuild(
