@@ -21,11 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import chat, dashboard, exports, ingest, replay
+from bench import chat, dashboard, exports, ingest, instructor, replay
 from bench.stack import EmbeddedStack
 
 RESULTS = Path(__file__).parent / "results"
-SCENARIOS = ("memory", "dashboard", "chat", "exports", "ingest", "replay")
+SCENARIOS = ("memory", "dashboard", "chat", "exports", "instructor", "ingest", "replay")
 IDLE_RSS_TARGET_MB = 1_500.0
 STACK_ENV = {
     # one benchmark user asks far more than a person would: the per-user limits would refuse it
@@ -58,6 +58,8 @@ def main() -> int:
                 results.update(chat.measure(stack, quick=args.quick))
             if "exports" in wanted:
                 results.update(exports.measure(stack, quick=args.quick))
+            if "instructor" in wanted:
+                results.update(instructor.measure(stack, quick=args.quick))
             if "ingest" in wanted:
                 results.update(ingest.measure(stack, quick=args.quick))
             if "replay" in wanted:

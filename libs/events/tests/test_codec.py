@@ -16,6 +16,7 @@ from learnstream.events import (
     encode,
     from_structured,
     structured,
+    structured_json,
 )
 from learnstream.events.codec import headers_to_dict
 from learnstream.events.identity import UserRegistered
@@ -62,6 +63,7 @@ def test_the_cloudevents_json_format_carries_the_same_event() -> None:
     envelope = decode(headers, value)
     assert envelope.event == decode(record.headers, record.value).event
     assert envelope.traceparent == "00-" + "a" * 32 + "-" + "b" * 16 + "-01"
+    assert json.loads(structured_json(record)) == structured(record)
     # a document without its type is refused as a message without the header would be
     with pytest.raises(MissingHeaderError):
         decode(*from_structured({k: v for k, v in document.items() if k != "type"}))

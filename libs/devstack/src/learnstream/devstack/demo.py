@@ -64,7 +64,7 @@ class SeedError(RuntimeError):
 
 
 @dataclass
-class _CourseMap:
+class CourseMap:
     """A generated course as created through the API: its id and the ids of its parts."""
 
     course_id: str
@@ -73,6 +73,8 @@ class _CourseMap:
     quizzes: dict[UUID, str]
     correct: dict[UUID, list[int]]
     """Generated quiz id → the correct option of each question, in order."""
+    questions: dict[UUID, str] = field(default_factory=dict)
+    """Generated question id → the id of the API's question."""
 
 
 @dataclass
@@ -89,7 +91,7 @@ class Summary:
     rejected: list[str] = field(default_factory=list)
 
 
-class _Api:
+class Api:
     """The gateway, with a retry after a 429 (the seeding asks faster than a person)."""
 
     def __init__(self, http: aiohttp.ClientSession) -> None:
@@ -168,26 +170,31 @@ def _course_body(course: Course, rng: random.Random) -> tuple[dict[str, Any], di
     return body, correct
 
 
-async def _create_course(api: _Api, token: str, course: Course, rng: random.Random) -> _CourseMap:
+async def create_course(api: Api, token: str, course: Course, rng: random.Random) -> CourseMap:
     body, correct = _course_body(course, rng)
     made = await api.call("POST", "/api/instructor/courses", token, body)
     await api.call("POST", f"/api/instructor/courses/{made['id']}/publish", token)
     lessons: dict[UUID, str] = {}
     types: dict[UUID, str] = {}
     quizzes: dict[UUID, str] = {}
+    questions: dict[UUID, str] = {}
     made_lessons = [lesson for section in made["sections"] for lesson in section["lessons"]]
     for generated, created in zip(course.outline.lessons, made_lessons, strict=True):
         lessons[generated.lesson_id] = created["id"]
         types[generated.lesson_id] = generated.content_type
         if generated.quiz is not None:
             quizzes[generated.quiz.quiz_id] = created["quiz"]["id"]
-    return _CourseMap(made["id"], lessons, types, quizzes, correct)
+            for question, made_question in zip(
+                generated.quiz.question_ids, created["quiz"]["questions"], strict=True
+            ):
+                questions[question] = made_question["id"]
+    return CourseMap(made["id"], lessons, types, quizzes, correct, questions)
 
 
 class _LearnerReplay:
     """One learner's generated history, replayed in time order through the API."""
 
-    def __init__(self, api: _Api, token: str, courses: dict[UUID, _CourseMap], summary: Summary) -> None:
+    def __init__(self, api: Api, token: str, courses: dict[UUID, CourseMap], summary: Summary) -> None:
         self.api = api
         self.token = token
         self.courses = courses
@@ -271,7 +278,7 @@ class _LearnerReplay:
                     )
         await self.flush()
 
-    def _report(self, course: _CourseMap, lesson_id: UUID, view_id: UUID, at: datetime, **extra: Any) -> None:
+    def _report(self, course: CourseMap, lesson_id: UUID, view_id: UUID, at: datetime, **extra: Any) -> None:
         self.reports.append(
             {
                 "courseId": course.course_id,
@@ -292,7 +299,7 @@ class _LearnerReplay:
                 if result.get("reason") and len(self.summary.rejected) < 20:
                     self.summary.rejected.append(f"{result['reason']}: {result.get('message', '')}")
 
-    async def _ask(self, course: _CourseMap, event: ChatMessageSent) -> None:
+    async def _ask(self, course: CourseMap, event: ChatMessageSent) -> None:
         await self.flush()
         session = self.chats.get(event.session_id)
         if session is None:
@@ -348,16 +355,16 @@ async def seed(
     summary = Summary()
     timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(base_url=base_url, timeout=timeout) as http:
-        api = _Api(http)
+        api = Api(http)
         await api.sign_in(DEMO_ADMIN, "admin", "Demo Admin")
         teachers: dict[UUID, str] = {}
         for index, person in enumerate(workload.instructors):
             email = DEMO_INSTRUCTOR if index == 0 else f"instructor-{index}@demo.learnstream.dev"
             name = "Demo Instructor" if index == 0 else person.display_name
             teachers[person.user_id], _ = await api.sign_in(email, "instructor", name, person.timezone)
-        courses: dict[UUID, _CourseMap] = {}
+        courses: dict[UUID, CourseMap] = {}
         for course in workload.courses:
-            courses[course.course_id] = await _create_course(api, teachers[course.instructor_id], course, rng)
+            courses[course.course_id] = await create_course(api, teachers[course.instructor_id], course, rng)
             summary.courses += 1
 
         limit = asyncio.Semaphore(12)

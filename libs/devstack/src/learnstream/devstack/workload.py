@@ -326,8 +326,34 @@ def iter_events(
     Memory stays bounded by one learner, so it scales to any number of learners; each
     learner's events come in time order, the whole stream does not.
     """
+    return stream(
+        seed, learners=learners, courses=courses, instructors=instructors, weeks=weeks, now=now
+    ).events
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A workload too large to hold: its people and courses, and its events as they are made
+    (in the order of :func:`iter_events`)."""
+
+    now: datetime
+    instructors: tuple[Person, ...]
+    courses: tuple[Course, ...]
+    events: Iterator[DomainEvent]
+
+
+def stream(
+    seed: int = 7,
+    *,
+    learners: int = 150,
+    courses: int = 5,
+    instructors: int = 3,
+    weeks: int = 8,
+    now: datetime | None = None,
+) -> Stream:
+    """The workload of :func:`generate` with its events streamed (the benchmark's millions)."""
     world = _World(seed, learners=learners, courses=courses, instructors=instructors, weeks=weeks, now=now)
-    return world.events()
+    return Stream(world.now, world.instructors, world.courses, world.events())
 
 
 # --- the world: people and catalog ----------------------------------------------------------------

@@ -13,6 +13,7 @@ from learnstream.events.codec import (
     encode,
     from_structured,
     structured,
+    structured_json,
 )
 from learnstream.events.registry import EVENT_TYPES, events_of_topic, model_for, topics
 
@@ -33,6 +34,7 @@ __all__ = [
     "from_structured",
     "model_for",
     "structured",
+    "structured_json",
     "topic_name",
     "topics",
     "utc_now",

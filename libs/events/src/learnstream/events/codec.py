@@ -192,3 +192,14 @@ def from_structured(document: Mapping[str, Any]) -> tuple[list[tuple[str, bytes]
     ]
     value = json.dumps(document.get("data"), separators=(",", ":")).encode()
     return headers, value
+
+
+def structured_json(record: KafkaRecord) -> bytes:
+    """:func:`structured` as one JSON line, the record's data copied as it is (not parsed
+    again): for writing millions of events."""
+    headers = headers_to_dict(record.headers)
+    attributes = {
+        attribute: headers[header] for attribute, header in _STRUCTURED.items() if header in headers
+    }
+    head = json.dumps(attributes, separators=(",", ":")).encode()
+    return head[:-1] + b',"data":' + (record.value or b"null") + b"}"
