@@ -90,7 +90,7 @@ def idle_memory(stack: EmbeddedStack) -> dict[str, object]:
     """The whole stack's memory once it has started and settled, nothing asked of it: the sum
     of its processes' proportional set sizes (each shared page counted once)."""
     time.sleep(20)  # the services' first consumer polls and the brokers' housekeeping
-    stack.wait_quiet(stack.cpu_percent(5.0))
+    stack.wait_quiet(stack.idle_percent)
     memory = stack.memory_mb()
     print(f"idle stack: {memory['pss_mb']} MB (PSS; resident sets summed: {memory['rss_mb']} MB)")
     print(f"  by process (PSS): {memory['pss_by_process_mb']}")

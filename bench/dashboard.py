@@ -124,8 +124,8 @@ async def _wait_projected(http: aiohttp.ClientSession, access: str, timeout: flo
 
 def measure(stack: EmbeddedStack, *, quick: bool) -> dict[str, Any]:
     learners = 300 if quick else 2000
-    seconds = 20.0 if quick else 60.0
-    idle = stack.cpu_percent(5.0)
+    seconds = 8.0 if quick else 60.0
+    idle = stack.idle_percent
     print(f"learner dashboard: the idle stack uses {idle:.0f} % of a core; seeding {learners} learners")
     tokens = asyncio.run(seed(stack.gateway, learners))
     print(f"  the stack worked off the seeding's events in {stack.wait_quiet(idle):.0f} s more")

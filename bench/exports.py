@@ -175,7 +175,7 @@ async def one_export(
 
 def measure(stack: EmbeddedStack, *, quick: bool) -> dict[str, dict[str, Any]]:
     students = 10_000 if quick else 100_000
-    idle = stack.cpu_percent(5.0)
+    idle = stack.idle_percent
     print(f"exports: seeding a course with {students:,} students")
     headers, course_id = asyncio.run(seed(stack, students))
     # every context consumes what was published (chat, achievements and the gateway keep

@@ -50,7 +50,7 @@ def measure(stack: EmbeddedStack, *, quick: bool) -> dict[str, Any]:
     if asyncio.run(_stored(stack)) < 10_000:
         print("replay: too few stored events; running the ingest scenario first to have some")
         ingest.measure(stack, quick=True)
-    idle = stack.cpu_percent(5.0)
+    idle = stack.idle_percent
     stack.wait_quiet(idle)
     runs = []
     for _ in range(RUNS):

@@ -33,6 +33,7 @@ class EmbeddedStack:
         self.port_offset = port_offset
         self.env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
+        self._idle: float | None = None
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{SERVICE_PORTS[service] + self.port_offset}"
@@ -90,6 +91,15 @@ class EmbeddedStack:
             "pss_by_process_mb": {k: round(v, 1) for k, v in sorted(pss.items())},
             "rss_by_process_mb": {k: round(v, 1) for k, v in sorted(rss.items())},
         }
+
+    @property
+    def idle_percent(self) -> float:
+        """The stack's CPU use at rest, measured the first time it is asked (the first
+        scenario, before any load) and kept: a scenario that starts while an earlier one's
+        work is still draining must not take that for idle."""
+        if self._idle is None:
+            self._idle = self.cpu_percent(5.0)
+        return self._idle
 
     def wait_quiet(self, idle_percent: float, *, timeout: float = 900.0) -> float:
         """Wait until the stack is back to about its idle CPU use (``idle_percent``, measured

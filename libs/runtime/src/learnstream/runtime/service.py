@@ -39,7 +39,7 @@ from learnstream.runtime.db import (
     session_factory,
 )
 from learnstream.runtime.eventstore import EventStore
-from learnstream.runtime.limits import BodySizeLimit
+from learnstream.runtime.limits import BodySizeLimit, CancelAbandonedReads
 from learnstream.runtime.outbox import OutboxRelay
 from learnstream.runtime.problems import install_problem_handlers
 from learnstream.runtime.projection import BatchProjection
@@ -212,10 +212,12 @@ def create_app(
     routers: Sequence[APIRouter] = (),
     health: Callable[[Runtime], Awaitable[tuple[int, dict[str, Any]]]] | None = None,
     streamed_bodies: Sequence[str] = (),
+    cancel_abandoned_reads: bool = False,
 ) -> FastAPI:
     """The service's ASGI app; ``health`` replaces the default ``/health`` (the gateway's).
     ``streamed_bodies``: paths whose handlers read the body as a stream, a part at a time,
-    behind the service credential (not capped by ``max_body_bytes``)."""
+    behind the service credential (not capped by ``max_body_bytes``).
+    ``cancel_abandoned_reads``: stop a GET whose caller went away (costly reports)."""
     settings = runtime.settings
 
     @contextlib.asynccontextmanager
@@ -256,6 +258,8 @@ def create_app(
     app.state.runtime = runtime
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, streamed_paths=streamed_bodies)
+    if cancel_abandoned_reads:
+        app.add_middleware(CancelAbandonedReads)
     runtime.consumer.attach(runtime.router)
     for projection in runtime.projections:
         projection.attach(runtime.router)

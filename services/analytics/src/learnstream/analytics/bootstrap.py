@@ -74,6 +74,8 @@ def build(settings: Settings | None = None) -> FastAPI:
             http.build_router(reports, warehouse, projection, settings.service_token.get_secret_value())
         ],
         streamed_bodies=[http.IMPORT_PATH],
+        # a report whose caller gave up (the gateway's page timeout) stops at its next query
+        cancel_abandoned_reads=True,
     )
     http.install_error_handlers(app)
     app.state.reports = reports
