@@ -29,7 +29,7 @@ from learnstream.runtime.settings import DEV_SERVICE_TOKEN
 
 TARGET_MS = 20.0
 CONVERSATIONS = 10_000
-QUICK_CONVERSATIONS = 2_000
+QUICK_CONVERSATIONS = 1_000
 CONCURRENT_CLIENTS = 10
 
 COMMON = ["loop", "list", "function", "error"]

@@ -2,9 +2,10 @@
 
 ``POST /api/analytics/rebuild?from=events`` (service credential) empties the derived tables
 and re-derives them from ``events``, the raw copy of everything analytics took off the bus;
-the figure is the events it re-read divided by the seconds the call took. It runs last, on
-whatever the earlier scenarios left (or on a seeding of its own when run alone), and is
-repeated three times; the median is reported.
+the figure is the events it re-read divided by the seconds the call took. It runs after the
+instructor dashboard's million events are in (before ingest, whose batches keep every
+consumer group busy for minutes), on whatever the earlier scenarios left (or on a seeding
+of its own when run alone), and is repeated three times; the median is reported.
 """
 
 from __future__ import annotations
