@@ -102,6 +102,7 @@ class CancelAbandonedReads:
                     return
 
         listener = asyncio.create_task(listen())
+
         async def respond() -> None:
             await self.app(scope, messages.get, send)
 
