@@ -21,6 +21,7 @@ from typing import Any
 import aiohttp
 
 from bench.load import in_another_process
+from bench.seeding import article_course, dev_token, published_course
 from bench.stack import EmbeddedStack, json_of
 
 TARGET_MS = 30.0
@@ -30,23 +31,6 @@ PACED_RATES = (25, 50, 75, 100)
 QUICK_PACED_RATES = (50, 100)
 
 
-def _course(number: int) -> dict[str, Any]:
-    lessons = [
-        {"title": f"Lesson {i + 1}", "contentType": "article", "durationSeconds": 300, "body": "Text."}
-        for i in range(8)
-    ]
-    return {
-        "title": f"Benchmark course {number}",
-        "description": "Seeded by the benchmark",
-        "category": "benchmark",
-        "difficulty": "beginner",
-        "sections": [
-            {"title": "Part one", "lessons": lessons[:4]},
-            {"title": "Part two", "lessons": lessons[4:]},
-        ],
-    }
-
-
 async def seed(base: str, learners: int) -> list[str]:
     """The learners' access tokens, after their enrollments and tracking were accepted."""
     rng = random.Random(42)
@@ -54,20 +38,15 @@ async def seed(base: str, learners: int) -> list[str]:
     async with aiohttp.ClientSession(base_url=base, timeout=aiohttp.ClientTimeout(total=60)) as http:
 
         async def token(email: str, role: str) -> str:
-            async with http.post("/api/auth/dev-token", json={"email": email, "role": role}) as answer:
-                return str((await json_of(answer))["accessToken"])
+            return await dev_token(http, email, role)
 
         instructor = await token(f"bench-teacher-{uuid.uuid4().hex[:6]}@example.com", "instructor")
-        teacher = {"Authorization": f"Bearer {instructor}"}
-        courses = []
-        for number in range(3):
-            async with http.post("/api/instructor/courses", json=_course(number), headers=teacher) as answer:
-                course = await json_of(answer)
-            async with http.post(
-                f"/api/instructor/courses/{course['id']}/publish", headers=teacher
-            ) as answer:
-                await json_of(answer)
-            courses.append(course)
+        courses = [
+            await published_course(
+                http, instructor, article_course(f"Benchmark course {n}", lesson_seconds=300)
+            )
+            for n in range(3)
+        ]
 
         limit = asyncio.Semaphore(16)
         tokens: list[str] = []

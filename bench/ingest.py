@@ -42,6 +42,7 @@ from typing import Any
 import aiohttp
 
 from bench.load import percentile
+from bench.seeding import article_course, dev_token, published_course
 from bench.stack import EmbeddedStack, json_of
 
 SINGLE_TARGET = 5_000.0
@@ -52,42 +53,18 @@ VIEWS_PER_BATCH = 8
 STEP_SECONDS = 10
 
 
-def _course(title: str) -> dict[str, Any]:
-    lessons = [
-        {"title": f"Lesson {i + 1}", "contentType": "article", "durationSeconds": 600, "body": "Text."}
-        for i in range(8)
-    ]
-    return {
-        "title": title,
-        "description": "Seeded by the ingest benchmark",
-        "category": "benchmark",
-        "difficulty": "beginner",
-        "sections": [
-            {"title": "Part one", "lessons": lessons[:4]},
-            {"title": "Part two", "lessons": lessons[4:]},
-        ],
-    }
-
-
 async def seed(base: str, learners: int) -> dict[str, Any]:
     """The course, its lessons and the enrolled learners' tokens; and the probe's."""
     async with aiohttp.ClientSession(base_url=base, timeout=aiohttp.ClientTimeout(total=60)) as http:
 
         async def token(role: str) -> str:
-            email = f"bench-ingest-{role}-{uuid.uuid4().hex[:10]}@example.com"
-            async with http.post("/api/auth/dev-token", json={"email": email, "role": role}) as answer:
-                return str((await json_of(answer))["accessToken"])
+            return await dev_token(http, f"bench-ingest-{role}-{uuid.uuid4().hex[:10]}@example.com", role)
 
-        teacher = {"Authorization": f"Bearer {await token('instructor')}"}
-        courses = []
-        for title in ("Ingest benchmark course", "Freshness probe course"):
-            async with http.post("/api/instructor/courses", json=_course(title), headers=teacher) as answer:
-                course = await json_of(answer)
-            async with http.post(
-                f"/api/instructor/courses/{course['id']}/publish", headers=teacher
-            ) as answer:
-                await json_of(answer)
-            courses.append(course)
+        teacher = await token("instructor")
+        courses = [
+            await published_course(http, teacher, article_course(title, lesson_seconds=600))
+            for title in ("Ingest benchmark course", "Freshness probe course")
+        ]
         limit = asyncio.Semaphore(16)
 
         async def learner(course: dict[str, Any]) -> str:
