@@ -116,11 +116,13 @@ class Visit:
         problems = await self.page.evaluate(AUDIT)
         self.errors += [f"{name} ({self.size}): {problem}" for problem in problems]
 
-    async def sign_in(self, button: str) -> None:
+    async def sign_in(self, button: str, lands_on: str) -> None:
+        """Sign in with a demo button and wait for the role's start page (``lands_on``)."""
         await self.open("/")
         await self.page.evaluate("localStorage.clear()")
         await self.open("/")
         await self.page.get_by_role("button", name=button).click()
+        await self.page.wait_for_url(f"**{lands_on}")
 
 
 async def visit(browser: Browser, stack: Stack, size: str) -> Visit:
@@ -141,8 +143,7 @@ async def test_the_learner_pages_render_with_data(seeded: Stack, browser: Browse
     await tab.open("/")
     await tab.shot("sign-in")
     # given the demo learner signed in with the dev-mode button
-    await tab.sign_in("Sign in as demo learner")
-    await page.wait_for_url("**/dashboard")
+    await tab.sign_in("Sign in as demo learner", "/dashboard")
     # then the dashboard shows the stats, continue learning, the activity chart and achievements
     await page.get_by_role("heading", name="Welcome back, Demo Learner!").wait_for()
     assert await page.locator("#stats .card").count() == 5
@@ -171,8 +172,7 @@ async def test_an_assistant_reply_streams_in_and_the_history_groups_it(
 ) -> None:
     tab = await visit(browser, seeded, size)
     page = tab.page
-    await tab.sign_in("Sign in as demo learner")
-    await page.wait_for_url("**/dashboard")
+    await tab.sign_in("Sign in as demo learner", "/dashboard")
     await tab.open("/chat")
     await page.get_by_role("button", name="+ New Conversation").click()
     # count how often the reply's text grows while it is written
@@ -209,8 +209,7 @@ async def test_the_instructor_pages_render_and_an_export_downloads(
 ) -> None:
     tab = await visit(browser, seeded, size)
     page = tab.page
-    await tab.sign_in("Sign in as demo instructor")
-    await page.wait_for_url("**/creator")
+    await tab.sign_in("Sign in as demo instructor", "/creator")
     # the creator dashboard: figures, daily active learners, courses and the students table
     await page.locator("#creator-stats").wait_for()
     assert await charts_drawn(page, "#dau-chart") == 1
@@ -251,8 +250,7 @@ async def test_the_instructor_pages_render_and_an_export_downloads(
 async def test_the_admin_sees_the_platform_overview(seeded: Stack, browser: Browser) -> None:
     tab = await visit(browser, seeded, "desktop")
     page = tab.page
-    await tab.sign_in("Sign in as demo admin")
-    await page.wait_for_url("**/admin")
+    await tab.sign_in("Sign in as demo admin", "/admin")
     await page.locator("#admin-stats").wait_for()
     assert await charts_drawn(page, "#admin-dau-chart") == 1
     assert "Monthly active" in await page.locator("#admin-stats").inner_text()
@@ -353,8 +351,7 @@ async def test_live_updates_reach_the_learner_and_the_instructor(seeded: Stack, 
     course_id = board.json()["courses"][0]["id"]
     # the instructor watches the course's analytics
     teacher = await visit(browser, seeded, "desktop")
-    await teacher.sign_in("Sign in as demo instructor")
-    await teacher.page.wait_for_url("**/creator")
+    await teacher.sign_in("Sign in as demo instructor", "/creator")
     await teacher.open(f"/instructor/courses/{course_id}/analytics")
     await teacher.page.locator("#course-stats").wait_for()
     await teacher.page.locator("html[data-live='connected']").wait_for()

@@ -369,36 +369,40 @@ async def test_an_erased_learner_leaves_no_trace(analytics: AnalyticsApi, projec
     assert rows[0][0] == 0
 
 
+async def all_time_analytics(analytics: AnalyticsApi, projected: Projected) -> Any:
+    """The second course's all-time analytics as of the workload's end, without the freshness
+    (which moves with every write)."""
+    workload = projected.workload
+    course = workload.courses[1]
+    path = f"/api/instructor/courses/{course.course_id}/analytics"
+    answer = await analytics.get(
+        path, owner(workload, course.course_id), period="all", now=workload.now.isoformat()
+    )
+    answer.pop("freshness")
+    return answer
+
+
 @pytest.mark.parametrize("source", ["events", "topics"])
 async def test_a_rebuild_gives_the_same_numbers(
     analytics: AnalyticsApi, projected: Projected, source: str
 ) -> None:
-    workload, now = projected.workload, projected.workload.now
-    course = workload.courses[1]
-    actor = owner(workload, course.course_id)
-    path = f"/api/instructor/courses/{course.course_id}/analytics"
-    before = await analytics.get(path, actor, period="all", now=now.isoformat())
+    before = await all_time_analytics(analytics, projected)
     response = await analytics.http.post(
         "/api/analytics/rebuild", params={"from": source}, headers={"X-Service-Token": DEV_SERVICE_TOKEN}
     )
     assert response.status_code == 200, response.text
     await analytics.caught_up()
-    after = await analytics.get(path, actor, period="all", now=now.isoformat())
-    before.pop("freshness")
-    after.pop("freshness")
-    assert after == before
+    assert await all_time_analytics(analytics, projected) == before
 
 
 async def test_an_archive_is_imported_once_and_its_bad_lines_are_refused(
     analytics: AnalyticsApi, projected: Projected
 ) -> None:
-    workload, now = projected.workload, projected.workload.now
-    course = workload.courses[1]
-    actor = owner(workload, course.course_id)
-    path = f"/api/instructor/courses/{course.course_id}/analytics"
-    before = await analytics.get(path, actor, period="all", now=now.isoformat())
+    before = await all_time_analytics(analytics, projected)
     # the history the projection already took off the bus, then two bad lines, then a new event
-    archived = [structured(encode(event, source="/services/archive")) for event in workload.events[:3000]]
+    archived = [
+        structured(encode(event, source="/services/archive")) for event in projected.workload.events[:3000]
+    ]
     new = ExportRequested(export_id=uuid4(), export_type="students", requester_id=uuid4(), format="csv")
     lines = [json.dumps(document) for document in archived]
     lines += [
@@ -423,10 +427,7 @@ async def test_an_archive_is_imported_once_and_its_bad_lines_are_refused(
     assert [error["line"] for error in answer["errors"]] == [3001, 3002]
     assert "unknown event type" in answer["errors"][1]["reason"]
     # what was already projected counts once
-    after = await analytics.get(path, actor, period="all", now=now.isoformat())
-    before.pop("freshness")
-    after.pop("freshness")
-    assert after == before
+    assert await all_time_analytics(analytics, projected) == before
     # the new event is stored, once, even when imported again
     again = await analytics.http.post(
         "/api/analytics/import", content=json.dumps(structured(encode(new, source="/x"))), headers=headers

@@ -174,11 +174,7 @@ _STRUCTURED = {
 
 def structured(record: KafkaRecord) -> dict[str, Any]:
     """The record as a CloudEvents JSON document: its attributes and its ``data``."""
-    headers = headers_to_dict(record.headers)
-    document: dict[str, Any] = {
-        attribute: headers[header] for attribute, header in _STRUCTURED.items() if header in headers
-    }
-    document["data"] = json.loads(record.value or b"null")
+    document: dict[str, Any] = json.loads(structured_json(record))
     return document
 
 
