@@ -169,6 +169,7 @@ async def test_course_pages_are_composed_for_their_owner_only(stack: Any, world:
     assert dashboard["analytics"]["stats"]["totalStudents"] == 1
     assert [lesson["title"] for lesson in dashboard["lessons"]] == ["First", "Second"]
     assert isinstance(dashboard["atRisk"], list) and dashboard["assistant"]["totalQuestions"] == 0
+    assert dashboard["atRiskTotal"] == len(dashboard["atRisk"])  # nobody is quiet for a week yet
     assert dashboard["unavailable"] == {}
     for who in (world.other_teacher, world.learner):
         assert (await stack.http.get(path, headers=who)).status_code == 404

@@ -120,16 +120,18 @@ def _about(event: DomainEvent) -> UUID | None:
 
 @dataclass(frozen=True)
 class Window:
-    """A half-open window ``[start, end)`` and the one of the same length before it, if any."""
+    """A half-open window ``[start, end)`` and the one before it, if any: as many local days
+    before it as it covers (``previous_start``), or of the same length for a custom range."""
 
     start: datetime
     end: datetime
     has_previous: bool
+    previous_start: datetime | None = None
 
     @property
     def previous(self) -> Window:
-        length = self.end - self.start
-        return Window(self.start - length, self.start, has_previous=False)
+        start = self.previous_start or self.start - (self.end - self.start)
+        return Window(start, self.start, has_previous=False)
 
 
 @dataclass(frozen=True)
@@ -325,9 +327,14 @@ class Reference:
             start = _midnight(_as_date(start_date), zone)
             end = _midnight(_as_date(end_date) + timedelta(days=1), zone)
             return Window(start, end, has_previous=True)
+        today = now.astimezone(zone).date()
         if period == "all":
-            return Window(min(first_event or now, now), now, has_previous=False)
-        return Window(now - timedelta(days=PERIOD_DAYS[period]), now, has_previous=True)
+            return Window(
+                _midnight(min(first_event or now, now).astimezone(zone).date(), zone), now, has_previous=False
+            )
+        first = today - timedelta(days=PERIOD_DAYS[period] - 1)
+        previous = _midnight(first - timedelta(days=PERIOD_DAYS[period]), zone)
+        return Window(_midnight(first, zone), now, has_previous=True, previous_start=previous)
 
     # --- course analytics ------------------------------------------------------------------
 

@@ -8,6 +8,10 @@ event a second time must change nothing.
 The workload ends at a fixed instant in the past and every report is asked ``now=``
 that instant, so events other tests publish on the shared broker (at the real time)
 fall outside every window.
+
+Every test runs twice: with the course reports answering from the read model where it
+covers the question (``course_learners``), and with the read model switched off, so each
+answer comes from the events. Both must equal the reference.
 """
 
 from __future__ import annotations
@@ -17,13 +21,17 @@ import io
 import json
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from datetime import time as dtime
 from typing import Any
 from uuid import UUID, uuid4
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from learnstream.analytics.service_layer import course as course_reports
 from learnstream.devstack.workload import Workload, generate
 from learnstream.events import encode, structured
 from learnstream.events.exports import ExportRequested
@@ -36,6 +44,34 @@ pytestmark = pytest.mark.integration
 
 ADMIN = (UUID(int=1), "admin")
 PERIODS = ("7d", "30d", "90d", "all")
+
+
+@pytest.fixture(params=["read model", "events"], autouse=True)
+def answered_from(request: pytest.FixtureRequest, analytics: AnalyticsApi) -> Iterator[list[bool]]:
+    """Where the reports answer from in this run; the list says, call by call, whether a
+    course report was answered from the read model."""
+    reports = analytics.app.state.reports
+    decided = reports._modelled
+    seen: list[bool] = []
+
+    async def spy(*args: Any, **kwargs: Any) -> bool:
+        covered: bool = await decided(*args, **kwargs)
+        seen.append(covered)
+        return covered
+
+    reports.read_model = request.param == "read model"
+    reports._modelled = spy
+    yield seen
+    reports._modelled = decided
+    reports.read_model = True
+
+
+def modelled_when_on(seen: list[bool], request: pytest.FixtureRequest) -> None:
+    """In the read-model run, the reports asked did answer from it (at least once)."""
+    if "read model" in request.node.callspec.id:
+        assert any(seen), "no report was answered from the read model"
+    else:
+        assert not any(seen)
 
 
 @dataclass
@@ -93,7 +129,9 @@ def owner(workload: Workload, course_id: UUID) -> tuple[UUID, str]:
     return course.instructor_id, "instructor"
 
 
-async def test_course_analytics_match_for_every_period(analytics: AnalyticsApi, projected: Projected) -> None:
+async def test_course_analytics_match_for_every_period(
+    analytics: AnalyticsApi, projected: Projected, answered_from: list[bool], request: pytest.FixtureRequest
+) -> None:
     workload, reference, now = projected.workload, projected.reference, projected.workload.now
     for course in workload.courses:
         base = f"/api/instructor/courses/{course.course_id}"
@@ -103,6 +141,16 @@ async def test_course_analytics_match_for_every_period(analytics: AnalyticsApi, 
             expected = reference.course_analytics(course.course_id, now=now, period=period)
             assert_matches(actual, expected, f"{course.title} {period}")
             assert actual["freshness"]["asOf"] is not None
+            if period != "all":  # whole local days ending today, the previous as many before
+                zone = ZoneInfo(actual["period"]["timezone"])
+                first = now.astimezone(zone).date() - timedelta(days=int(period[:-1]) - 1)
+                before = first - timedelta(days=int(period[:-1]))
+                assert actual["period"]["start"] == _iso(
+                    datetime.combine(first, dtime(0), zone).astimezone(UTC)
+                )
+                assert actual["period"]["previousStart"] == _iso(
+                    datetime.combine(before, dtime(0), zone).astimezone(UTC)
+                )
         start, end = (now - timedelta(days=20)).date(), (now - timedelta(days=6)).date()
         actual = await analytics.get(
             f"{base}/analytics",
@@ -113,9 +161,12 @@ async def test_course_analytics_match_for_every_period(analytics: AnalyticsApi, 
         )
         expected = reference.course_analytics(course.course_id, now=now, start_date=start, end_date=end)
         assert_matches(actual, expected, f"{course.title} {start}..{end}")
+    modelled_when_on(answered_from, request)
 
 
-async def test_lessons_videos_and_quizzes_match(analytics: AnalyticsApi, projected: Projected) -> None:
+async def test_lessons_videos_and_quizzes_match(
+    analytics: AnalyticsApi, projected: Projected, answered_from: list[bool], request: pytest.FixtureRequest
+) -> None:
     workload, reference, now = projected.workload, projected.reference, projected.workload.now
     for course in workload.courses:
         base = f"/api/instructor/courses/{course.course_id}"
@@ -126,9 +177,25 @@ async def test_lessons_videos_and_quizzes_match(analytics: AnalyticsApi, project
         assert_matches(videos["videos"], reference.videos(course.course_id, now=now), "videos")
         quizzes = await analytics.get(f"{base}/quizzes/analytics", actor, now=now.isoformat())
         assert_matches(quizzes, reference.quizzes(course.course_id, now=now), "quizzes")
+    modelled_when_on(answered_from, request)
 
 
-async def test_students_and_at_risk_match(analytics: AnalyticsApi, projected: Projected) -> None:
+async def test_an_outline_too_long_for_bit_sets_is_counted_lesson_by_lesson(
+    analytics: AnalyticsApi, projected: Projected, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(course_reports, "MASKED_LESSONS", 1)
+    workload, reference, now = projected.workload, projected.reference, projected.workload.now
+    for course in workload.courses:
+        base = f"/api/instructor/courses/{course.course_id}"
+        lessons = await analytics.get(
+            f"{base}/lessons/analytics", owner(workload, course.course_id), now=now.isoformat()
+        )
+        assert_matches(lessons["lessons"], reference.lessons(course.course_id, now=now), "lessons")
+
+
+async def test_students_and_at_risk_match(
+    analytics: AnalyticsApi, projected: Projected, answered_from: list[bool], request: pytest.FixtureRequest
+) -> None:
     workload, reference, now = projected.workload, projected.reference, projected.workload.now
     reasons_seen: set[str] = set()
     for course in workload.courses:
@@ -154,7 +221,11 @@ async def test_students_and_at_risk_match(analytics: AnalyticsApi, projected: Pr
             assert_matches(student, expected_risk[learner_id], f"at-risk {learner_id}")
             assert student["details"]
             reasons_seen.update(student["reasons"])
+        assert risky["total"] == len(risky["students"])
+        first = await analytics.get(f"{base}/students/at-risk", actor, limit=3, now=now.isoformat())
+        assert (first["students"], first["total"]) == (risky["students"][:3], risky["total"])
     assert reasons_seen == {"inactive", "stuck", "struggling"}
+    modelled_when_on(answered_from, request)
 
 
 def _busiest(projected: Projected) -> tuple[UUID, list[dict[str, Any]]]:
@@ -280,7 +351,9 @@ async def test_a_courses_export_rows_as_json_and_csv_match_the_reference(
     assert "password" in refused.text
 
 
-async def test_assistant_analytics_match(analytics: AnalyticsApi, projected: Projected) -> None:
+async def test_assistant_analytics_match(
+    analytics: AnalyticsApi, projected: Projected, answered_from: list[bool], request: pytest.FixtureRequest
+) -> None:
     workload, reference, now = projected.workload, projected.reference, projected.workload.now
     for course in workload.courses:
         actor = owner(workload, course.course_id)
@@ -292,6 +365,7 @@ async def test_assistant_analytics_match(analytics: AnalyticsApi, projected: Pro
                 now=now.isoformat(),
             )
             assert_matches(actual, reference.ai(course.course_id, now=now, period=period), f"ai {period}")
+    modelled_when_on(answered_from, request)
 
 
 async def test_creator_and_admin_analytics_match(analytics: AnalyticsApi, projected: Projected) -> None:
@@ -362,6 +436,7 @@ async def test_an_erased_learner_leaves_no_trace(analytics: AnalyticsApi, projec
     rows = await analytics.app.state.warehouse.clickhouse.query_rows(
         "SELECT (SELECT count() FROM analytics_it.activity WHERE learner_id = {u:UUID})"
         " + (SELECT count() FROM analytics_it.users WHERE user_id = {u:UUID})"
+        " + (SELECT count() FROM analytics_it.course_learners WHERE learner_id = {u:UUID})"
         " + (SELECT count() FROM analytics_it.events WHERE subject = toString({u:UUID})"
         "    AND name != 'LearnerErasureRequested')",
         {"u": erased},
@@ -450,15 +525,18 @@ async def test_the_documented_example_queries_run(analytics: AnalyticsApi, proje
     doc = (Path(__file__).parents[4] / "docs" / "analytics.md").read_text()
     blocks = re.findall(r"```sql\n(.*?)```", doc, flags=re.DOTALL)
     queries = [q.strip() for block in blocks for q in block.split(";") if q.strip()]
-    assert len(queries) == 3
+    assert len(queries) == 4
     course = str(projected.workload.courses[0].course_id)
     clickhouse = analytics.app.state.warehouse.clickhouse
+    answers = []
     for query in queries:
         sql = query.replace("00000000-0000-0000-0000-000000000000", course).replace(
             "learnstream.", "analytics_it."
         )
         rows = await clickhouse.query_rows(sql)
         assert rows, query
+        answers.append(rows)
+    assert answers[0] == answers[1]  # the funnel from the events and from the read model
 
 
 @pytest.mark.parametrize(

@@ -385,8 +385,8 @@ def test_trends_have_a_point_per_local_day_with_end_of_day_totals() -> None:
 
     trends = story.reference().course_analytics(story.course, now=NOW, period="7d")["trends"]
 
-    assert trends["enrollmentData"][0]["date"] == "2026-02-25"
-    assert len(trends["enrollmentData"]) == 8  # a partial day at each end
+    assert trends["enrollmentData"][0]["date"] == "2026-02-26"
+    assert len(trends["enrollmentData"]) == 7  # today (so far) and the six days before
     assert trends["enrollmentData"][-3:] == [
         {"date": "2026-03-02", "count": 1, "total": 1},
         {"date": "2026-03-03", "count": 1, "total": 1},
@@ -821,3 +821,25 @@ def test_the_generated_workload_has_every_at_risk_reason_and_tier(
         row["status"] for course in workload.courses for row in reference.students(course.course_id, now=now)
     }
     assert statuses == {"completed", "active", "inactive"}
+
+
+def test_a_period_is_whole_local_days_ending_today() -> None:
+    evening = datetime(2026, 2, 25, 20, 0, tzinfo=UTC)  # 8 days before NOW's day in UTC, 7 in Tokyo
+    for zone, inside in (("UTC", False), ("Asia/Tokyo", True)):
+        story = Story("video", zone=zone)
+        learner = story.learner()
+        story.enroll(learner, days_ago(30))
+        story.track(learner, story.lessons[0], 60, evening)
+
+        analytics = story.reference().course_analytics(story.course, now=NOW, period="7d")
+
+        engagement = analytics["trends"]["engagementData"]
+        assert [engagement[0]["date"], engagement[-1]["date"], len(engagement)] == [
+            "2026-02-26",
+            "2026-03-04",
+            7,
+        ]
+        stats = analytics["stats"]
+        assert (stats["totalTimeSpent"], stats["previous"]["totalTimeSpent"]) == (
+            (60, 0) if inside else (0, 60)
+        )

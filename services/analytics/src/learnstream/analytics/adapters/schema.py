@@ -10,6 +10,15 @@ give the latest. Every table is a ReplacingMergeTree whose sorting
 key ends with the event id: a redelivered event lands on the same key, and queries
 read with ``FINAL`` so counts are exact at once, not after background merges.
 
+``course_learners`` is the read model the course reports answer from: one row per learner
+and course with what the reports need of their history (enrollments, completions, lessons,
+activity by quarter hour, quiz attempts, questions, ratings). It is not a materialized
+view: a view sees only the inserted block, and time spent is a sum that a redelivered
+event would count twice. The projection re-derives the rows of the learners each batch
+touched from ``activity FINAL`` (:func:`learner_model_insert`), in the same write as the
+events, so the model is exactly as fresh as ``activity`` and dedup-safe; a row is
+replaced whole (ReplacingMergeTree by ``version``).
+
 With a cluster name the same DDL runs ``ON CLUSTER`` with replicated engines (one
 shard, every replica holds all data; sharding would need Distributed tables keyed by
 learner, which is not built yet). ``docs/analytics.md`` documents the tables
@@ -402,6 +411,147 @@ WHERE (course_id, structure_event_id) IN (
 )
 
 
+LEARNER_MODEL = "course_learners"
+LEARNER_MODEL_COLUMNS = """
+    course_id UUID,
+    learner_id UUID,
+    version UInt64 COMMENT 'when the row was derived (microseconds); the newest row of a learner wins',
+    first_event DateTime64(3, 'UTC') COMMENT 'their first event in the course',
+    last_event DateTime64(3, 'UTC') COMMENT 'their latest event in the course',
+    enrollments Array(Tuple(time DateTime64(3, 'UTC'), cancelled UInt8))
+        COMMENT 'EnrollmentCreated (0) and EnrollmentCancelled (1), in time order',
+    enrolled UInt8 COMMENT 'enrolled now: the latest of those is an enrollment',
+    first_enrolled Nullable(DateTime64(3, 'UTC')),
+    course_completions Array(Tuple(time DateTime64(3, 'UTC'), days UInt32))
+        COMMENT 'CourseCompleted, in time order',
+    completed_at Nullable(DateTime64(3, 'UTC')) COMMENT 'the first CourseCompleted',
+    lesson_completions Array(Tuple(time DateTime64(3, 'UTC'), progress Float64))
+        COMMENT 'LessonCompleted: when, and the course completion % it brought, in (time, %) order',
+    progress Float64 COMMENT 'course completion % now (100 once completed)',
+    last_completion Nullable(DateTime64(3, 'UTC')) COMMENT 'the latest LessonCompleted',
+    done_lessons Array(UUID) COMMENT 'lessons completed',
+    milestone UInt8 COMMENT 'highest CourseMilestoneReached',
+    first_started Nullable(DateTime64(3, 'UTC')) COMMENT 'the first LessonStarted',
+    started_lessons UInt32 COMMENT 'lessons started',
+    lessons Tuple(ids Array(UUID), views Array(UInt32), seconds Array(UInt64))
+        COMMENT 'the lessons they viewed, with their viewing sessions and seconds spent on each',
+    first_active Nullable(DateTime64(3, 'UTC')) COMMENT 'the first learning activity (see docs)',
+    last_active Nullable(DateTime64(3, 'UTC')) COMMENT 'the latest learning activity',
+    seconds UInt64 COMMENT 'seconds spent in the course',
+    slots Tuple(starts Array(DateTime('UTC')), events Array(UInt64), seconds Array(UInt64))
+        COMMENT 'learning activity per quarter hour (UTC): events and seconds spent',
+    quizzes Array(Tuple(quiz UUID, fails UInt32, last_fail DateTime64(3, 'UTC'),
+                        passes UInt32, last_pass DateTime64(3, 'UTC')))
+        COMMENT 'per quiz attempted: failed attempts, the latest failure, passed attempts, the latest pass',
+    questions Array(Tuple(time DateTime64(3, 'UTC'), event_id UUID, lesson UUID, text String,
+                          words Array(String)))
+        COMMENT 'questions to the assistant, in time order, with their distinct words of 3 letters or more',
+    replies Array(Tuple(time DateTime64(3, 'UTC'), answered UInt8)),
+    ratings Array(Tuple(time DateTime64(3, 'UTC'), message UUID, helpful UInt8))
+"""
+LEARNER_ACTIVITY = (
+    "LessonStarted",
+    "LessonTimeTracked",
+    "VideoProgressed",
+    "LessonCompleted",
+    "QuizSubmitted",
+    "ChatMessageSent",
+)
+"""What counts as learning activity (``base.ACTIVITY`` of the reports, the same list)."""
+EPOCH = "toDateTime64(0, 3, 'UTC')"
+SLOT_SECONDS = 900
+"""The model keeps activity per quarter hour: every time zone's midnight falls on one, so a
+report window that starts at local midnight is a whole number of slots."""
+
+
+def learner_model_select(database: str, where: str = "1") -> str:
+    """The ``course_learners`` rows of the (course, learner) pairs of ``activity`` matching
+    ``where``, derived from their whole history (``FINAL``: each event once): what is
+    gathered per learner, then shaped into the table's columns, in the table's order."""
+    activity = ", ".join(f"'{name}'" for name in LEARNER_ACTIVITY)
+    return f"""SELECT
+    course_id,
+    learner_id,
+    toUInt64(toUnixTimestamp64Micro(now64(6))) AS version,
+    first_event,
+    last_event,
+    enrollments,
+    notEmpty(enrollments) AND enrollments[-1].2 = 0 AS enrolled,
+    first_enrolled,
+    course_completions,
+    completed_at,
+    lesson_completions,
+    if(notEmpty(course_completions), 100., if(empty(lesson_completions), 0., lesson_completions[-1].2))
+        AS progress,
+    last_completion,
+    done_lessons,
+    highest_milestone AS milestone,
+    first_started,
+    started_lessons,
+    (arraySort(arrayDistinct(arrayMap(x -> x.1, viewed))) AS viewed_lessons,
+     arrayMap(l -> toUInt32(arrayCount(x -> x.1 = l, viewed)), viewed_lessons),
+     arrayMap(l -> spent.2[indexOf(spent.1, l)], viewed_lessons)) AS lessons,
+    first_active,
+    last_active,
+    seconds_spent AS seconds,
+    slots,
+    arrayMap(quiz -> (quiz,
+                      toUInt32(arrayCount(x -> x.2 = quiz AND x.3 = 0, quiz_attempts)),
+                      arrayMax(x -> if(x.2 = quiz AND x.3 = 0, x.1, {EPOCH}), quiz_attempts),
+                      toUInt32(arrayCount(x -> x.2 = quiz AND x.3 = 1, quiz_attempts)),
+                      arrayMax(x -> if(x.2 = quiz AND x.3 = 1, x.1, {EPOCH}), quiz_attempts)),
+             arraySort(arrayDistinct(arrayMap(x -> x.2, quiz_attempts)))) AS quizzes,
+    arrayMap(q -> (q.1, q.2, q.3, q.4, arrayDistinct(arrayFilter(w -> lengthUTF8(w) >= 3,
+                                                                 extractAll(lowerUTF8(q.4), '\\p{{L}}+')))),
+             asked) AS questions,
+    replies,
+    ratings
+FROM (
+    SELECT
+        course_id,
+        learner_id,
+        min(time) AS first_event,
+        max(time) AS last_event,
+        arraySort(groupArrayIf((time, toUInt8(name = 'EnrollmentCancelled')),
+                               name IN ('EnrollmentCreated', 'EnrollmentCancelled'))) AS enrollments,
+        minIf(toNullable(time), name = 'EnrollmentCreated') AS first_enrolled,
+        arraySort(groupArrayIf((time, days), name = 'CourseCompleted')) AS course_completions,
+        minIf(toNullable(time), name = 'CourseCompleted') AS completed_at,
+        arraySort(groupArrayIf((time, value), name = 'LessonCompleted')) AS lesson_completions,
+        maxIf(toNullable(time), name = 'LessonCompleted') AS last_completion,
+        groupUniqArrayIf(lesson_id, name = 'LessonCompleted') AS done_lessons,
+        maxIf(milestone, name = 'CourseMilestoneReached') AS highest_milestone,
+        minIf(toNullable(time), name = 'LessonStarted') AS first_started,
+        uniqExactIf(lesson_id, name = 'LessonStarted') AS started_lessons,
+        groupUniqArrayIf((lesson_id, view_id),
+                         name IN ('LessonStarted', 'LessonTimeTracked', 'VideoProgressed')) AS viewed,
+        sumMapIf(([lesson_id], [toUInt64(seconds)]), name = 'LessonTimeTracked') AS spent,
+        minIf(toNullable(time), name IN ({activity})) AS first_active,
+        maxIf(toNullable(time), name IN ({activity})) AS last_active,
+        sumIf(seconds, name = 'LessonTimeTracked') AS seconds_spent,
+        sumMapIf(([toDateTime(toStartOfInterval(time, INTERVAL {SLOT_SECONDS} SECOND), 'UTC')], [toUInt64(1)],
+                  [toUInt64(if(name = 'LessonTimeTracked', seconds, 0))]),
+                 name IN ({activity})) AS slots,
+        arraySort(groupArrayIf((time, quiz_id, flag), name = 'QuizSubmitted')) AS quiz_attempts,
+        arraySort(groupArrayIf((time, event_id, lesson_id, text), name = 'ChatMessageSent')) AS asked,
+        groupArrayIf((time, flag), name = 'AssistantReplied') AS replies,
+        groupArrayIf((time, message_id, flag), name = 'AssistantReplyRated') AS ratings
+    FROM `{database}`.activity FINAL
+    WHERE learner_id != toUUID('00000000-0000-0000-0000-000000000000')
+      AND course_id != toUUID('00000000-0000-0000-0000-000000000000') AND ({where})
+    GROUP BY course_id, learner_id
+)"""
+
+
+def learner_model_insert(database: str, where: str = "1") -> str:
+    """Re-derive the ``course_learners`` rows of the pairs matching ``where`` (see
+    :func:`learner_model_select`); the new rows replace the old ones."""
+    return (
+        f"INSERT INTO `{database}`.{LEARNER_MODEL}\n{learner_model_select(database, where)}"
+        "\nSETTINGS insert_deduplicate = 0"
+    )
+
+
 def ddl(database: str, cluster: str = "") -> list[str]:
     """Every statement that creates the schema, in order; each is idempotent."""
     on_cluster = f" ON CLUSTER '{cluster}'" if cluster else ""
@@ -414,6 +564,16 @@ def ddl(database: str, cluster: str = "") -> list[str]:
             f"CREATE TABLE IF NOT EXISTS `{database}`.{table.name}{on_cluster} ({table.columns})\n"
             f"ENGINE = {engine}{partition}\nORDER BY {table.order_by}"
         )
+    model_path = f"/clickhouse/tables/{{shard}}/{database}/{LEARNER_MODEL}"
+    model_engine = (
+        f"ReplicatedReplacingMergeTree('{model_path}', '{{replica}}', version)"
+        if cluster
+        else "ReplacingMergeTree(version)"
+    )
+    statements.append(
+        f"CREATE TABLE IF NOT EXISTS `{database}`.{LEARNER_MODEL}{on_cluster} ({LEARNER_MODEL_COLUMNS})\n"
+        f"ENGINE = {model_engine}\nORDER BY (course_id, learner_id)"
+    )
     for projection in PROJECTIONS:
         statements.append(
             f"CREATE MATERIALIZED VIEW IF NOT EXISTS `{database}`.{projection.name}{on_cluster}"
@@ -426,7 +586,7 @@ def ddl(database: str, cluster: str = "") -> list[str]:
     return statements
 
 
-DERIVED_TABLES: tuple[str, ...] = tuple(table.name for table in TABLES if table.name != "events")
+DERIVED_TABLES: tuple[str, ...] = (*(table.name for table in TABLES if table.name != "events"), LEARNER_MODEL)
 """Tables rebuilt from ``events``."""
 
 
@@ -443,4 +603,5 @@ def rebuild_statements(database: str) -> list[str]:
             f"INSERT INTO `{database}`.{projection.target} ({columns})\n{projection.select(database)}"
             "\nSETTINGS insert_deduplicate = 0"
         )
+    statements.append(learner_model_insert(database))
     return statements

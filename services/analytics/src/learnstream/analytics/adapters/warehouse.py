@@ -4,7 +4,9 @@ The projection writes every event to ``events`` once per batch; the materialized
 views of :mod:`.schema` derive the other tables in the same insert. An erased
 learner's rows are deleted from every table, and events about them that arrive
 later (redelivered, replayed, or published by a context that had not yet heard of
-the erasure) are dropped, so a rebuild cannot bring them back.
+the erasure) are dropped, so a rebuild cannot bring them back. Last, the read model's
+rows (``course_learners``) of every learner and course the batch touched are derived
+again from their whole history, so the reports see the batch at once.
 """
 
 from __future__ import annotations
@@ -14,7 +16,13 @@ from collections.abc import Sequence
 from uuid import UUID
 
 from learnstream.analytics.adapters.clickhouse import ClickHouse
-from learnstream.analytics.adapters.schema import DERIVED_TABLES, ddl, rebuild_statements
+from learnstream.analytics.adapters.schema import (
+    DERIVED_TABLES,
+    LEARNER_MODEL,
+    ddl,
+    learner_model_insert,
+    rebuild_statements,
+)
 from learnstream.events.chat import ChatSessionDeleted
 from learnstream.events.codec import headers_to_dict
 from learnstream.events.identity import LearnerErasureRequested
@@ -41,6 +49,7 @@ EVENT_COLUMNS = (
 )
 
 _ERASURE = LearnerErasureRequested.event_name()
+_ZERO = UUID(int=0)
 _SESSION_DELETED = ChatSessionDeleted.event_name()
 
 
@@ -78,6 +87,9 @@ class Warehouse:
     def __init__(self, clickhouse: ClickHouse) -> None:
         self.clickhouse = clickhouse
         self._erased: set[str] = set()
+        self._vanished = False
+        """Whether this batch deleted rows from ``activity`` (a conversation), so a model row
+        may have nothing left to derive from."""
 
     @property
     def _db(self) -> str:
@@ -94,6 +106,13 @@ class Warehouse:
             await self.clickhouse.command(statement)
         rows = await self.clickhouse.query_rows(f"SELECT DISTINCT user_id FROM {self._db}.erasures")
         self._erased = {str(row[0]) for row in rows}
+        counts = await self.clickhouse.query_rows(
+            f"SELECT (SELECT count() FROM {self._db}.{LEARNER_MODEL}),"
+            f" (SELECT count() FROM {self._db}.activity)"
+        )
+        if not counts[0][0] and counts[0][1]:  # a store from before the read model: derive it once
+            log.info("deriving the learner read model from %d activity rows", counts[0][1])
+            await self.clickhouse.command(learner_model_insert(self.clickhouse.database))
         if self.clickhouse.embedded:
             # chDB spends about two seconds on a process's first client-side insert; pay it
             # now, into a table that keeps nothing, rather than on the first events
@@ -144,6 +163,39 @@ class Warehouse:
                     extra={"learner_id": user_id, "request_id": str(request_id)},
                 )
         await self._drop_deleted_conversations(items)
+        await self._derive_learners(items)
+
+    async def _derive_learners(self, items: Sequence[Projected]) -> None:
+        """Derive the read model's rows of the learners and courses ``items`` are about again.
+
+        Every (course, learner) pair among the batch's learners and courses that has activity
+        is re-derived (a superset of the pairs touched, which costs a little and is exact);
+        a pair whose activity is all gone (a deleted conversation was all it had) loses its row.
+        """
+        learners: set[UUID] = set()
+        courses: set[UUID] = set()
+        for item in items:
+            event = item.envelope.event
+            learner = getattr(event, "learner_id", None)
+            course = getattr(event, "course_id", None)
+            if isinstance(learner, UUID) and str(learner) not in self._erased:
+                learners.add(learner)
+            if isinstance(course, UUID):
+                courses.add(course)
+        courses.discard(_ZERO)
+        if not learners or not courses:
+            return
+        parameters = {"learners": sorted(learners), "courses": sorted(courses)}
+        pairs = "learner_id IN {learners:Array(UUID)} AND course_id IN {courses:Array(UUID)}"
+        await self.clickhouse.command(learner_model_insert(self.clickhouse.database, pairs), parameters)
+        if self._vanished:
+            await self.clickhouse.command(
+                f"DELETE FROM {self._db}.{LEARNER_MODEL} WHERE {pairs}"
+                f" AND (course_id, learner_id) NOT IN (SELECT course_id, learner_id FROM {self._db}.activity"
+                f" WHERE {pairs})",
+                parameters,
+            )
+            self._vanished = False
 
     async def _drop_deleted_conversations(self, items: Sequence[Projected]) -> None:
         """A conversation the learner deleted is dropped from every table, whichever arrives first:
@@ -164,6 +216,7 @@ class Warehouse:
         deleted = sorted(row[0] for row in rows)
         if not deleted:
             return
+        self._vanished = True
         parameters = {"sessions": deleted}
         await self.clickhouse.command(
             f"DELETE FROM {self._db}.activity"
@@ -188,6 +241,7 @@ class Warehouse:
             ("events", f"subject = {{user:String}} AND name != '{_ERASURE}'"),
             ("activity", "learner_id = toUUID({user:String})"),
             ("users", "user_id = toUUID({user:String})"),
+            (LEARNER_MODEL, "learner_id = toUUID({user:String})"),
         ):
             await self.clickhouse.command(f"DELETE FROM {self._db}.{table} WHERE {where}", parameters)
         # only now: a failed delete is retried with the batch, which finds the learner again

@@ -147,10 +147,18 @@ def build_router(
         )
 
     @router.get("/api/instructor/courses/{course_id}/students/at-risk")
-    async def at_risk(course_id: UUID, actor: CurrentActor, now: NowParam = None) -> dict[str, Any]:
-        """Students who are inactive, stuck or struggling, with the reason in words."""
+    async def at_risk(
+        course_id: UUID,
+        actor: CurrentActor,
+        now: NowParam = None,
+        limit: Annotated[
+            int | None, Query(ge=1, le=100_000, description="Only the first this many (the longest quiet)")
+        ] = None,
+    ) -> dict[str, Any]:
+        """Students who are inactive, stuck or struggling, with the reason in words, the longest
+        quiet first; ``total`` says how many there are in all."""
         await own_course(actor, course_id)
-        return await reports.at_risk(course_id, now=_now(now))
+        return await reports.at_risk(course_id, now=_now(now), limit=limit)
 
     @router.get("/api/instructor/courses/{course_id}/students/{student_id}")
     async def student_detail(

@@ -1,9 +1,14 @@
 """The base of the analytics reports: shared definitions, helpers and reference data.
 
-The definitions are those of ``docs/analytics.md``; each query reads the tables of
-:mod:`learnstream.analytics.adapters.schema` with ``FINAL`` (one row per event id).
-Times travel as epoch milliseconds and come back as UTC; day and hour buckets are
-computed by ClickHouse in the time zone the caller resolved.
+The definitions are those of ``docs/analytics.md``. A course report reads the read model
+(``course_learners``, one row per learner of the course) when it covers the question: the
+model holds every event of the course (none at or after the report's ``now`` or window end,
+which is the case unless a report is asked about the past) and the window starts on a
+quarter hour (every window starts at a local midnight, which does in every time zone in
+use). Otherwise it reads the events themselves (``activity`` with ``FINAL``: one row per
+event id). Both give the same answers; the differential tests check each against the
+Python reference. Times travel as epoch milliseconds and come back as UTC; day and hour
+buckets are computed by ClickHouse in the time zone the caller resolved.
 """
 
 from __future__ import annotations
@@ -16,18 +21,12 @@ from typing import Any
 from uuid import UUID
 
 from learnstream.analytics.adapters.clickhouse import ClickHouse
+from learnstream.analytics.adapters.schema import LEARNER_ACTIVITY, LEARNER_MODEL, SLOT_SECONDS
 from learnstream.analytics.domain.errors import InvalidQuery, NotFound
 from learnstream.analytics.service_layer.periods import Window, window, zone
 from learnstream.runtime.projection import BatchProjection
 
-ACTIVITY = (
-    "LessonStarted",
-    "LessonTimeTracked",
-    "VideoProgressed",
-    "LessonCompleted",
-    "QuizSubmitted",
-    "ChatMessageSent",
-)
+ACTIVITY = LEARNER_ACTIVITY
 ACTIVITY_SQL = "(" + ", ".join(f"'{name}'" for name in ACTIVITY) + ")"
 VIEWING_SQL = "('LessonStarted', 'LessonTimeTracked', 'VideoProgressed')"
 IN_WINDOW = (
@@ -39,6 +38,12 @@ LATEST_ENROLLMENT = (
 )
 LATEST_PROGRESS = "argMaxIf(value, (time, value), name = 'LessonCompleted'"
 ZERO = UUID(int=0)
+MODEL = "{db}." + LEARNER_MODEL + " FINAL"
+"""The read model, as a report's FROM reads it (each learner's newest row)."""
+NEVER = "toDateTime64('2299-12-31 00:00:00', 3, 'UTC')"
+"""Stands in for a moment that has not come (a NULL of the model) when it must compare later."""
+EPOCH = "toDateTime64(0, 3, 'UTC')"
+"""Stands in for a moment that has not come when it must compare earlier."""
 SEGMENT_SECONDS = 5
 MAX_SEGMENTS = 24 * 3600 // SEGMENT_SECONDS
 """Segments of a video reported at most (a day of video): a bogus range cannot blow them up."""
@@ -136,6 +141,8 @@ class ReportsBase:
         self.projection = projection
         self.thresholds = thresholds
         self._zones: frozenset[str] | None = None
+        self.read_model = True
+        """Answer from the read model where it covers the question (off: always from events)."""
 
     @property
     def db(self) -> str:
@@ -201,9 +208,24 @@ class ReportsBase:
         )
         return [Lesson(r[0], r[1], r[2], int(r[3]), r[4], int(r[5])) for r in rows]
 
-    async def _first_event(self, course: Course) -> datetime:
+    async def _modelled(self, course_id: UUID, until: datetime) -> bool:
+        """Whether the read model answers about the course up to ``until`` (``now`` or a
+        window's end): it holds no event of the course at or after it. Older rows of a
+        learner (not yet merged away) only make this more careful."""
+        if not self.read_model:
+            return False
         rows = await self._rows(
-            "SELECT min(time), count() FROM {db}.activity WHERE course_id = {c:UUID}", c=course.id
+            "SELECT max(last_event), count() FROM {db}." + LEARNER_MODEL + " WHERE course_id = {c:UUID}",
+            c=course_id,
+        )
+        return not rows[0][1] or utc(rows[0][0]) < until
+
+    async def _first_event(self, course: Course, modelled: bool = False) -> datetime:
+        rows = await self._rows(
+            f"SELECT min(first_event), count() FROM {MODEL} WHERE course_id = {{c:UUID}}"
+            if modelled
+            else "SELECT min(time), count() FROM {db}.activity WHERE course_id = {c:UUID}",
+            c=course.id,
         )
         first = course.created_at
         if rows and rows[0][1]:
@@ -219,15 +241,21 @@ class ReportsBase:
         period: str | None,
         start_date: date | None,
         end_date: date | None,
-    ) -> tuple[Course, str, Window]:
-        """The course, the time zone its report uses (``tz`` or its instructor's) and the window."""
+    ) -> tuple[Course, str, Window, bool]:
+        """The course, the time zone its report uses (``tz`` or its instructor's), the window,
+        and whether the read model answers for it (:meth:`_modelled`)."""
         course = await self.course(course_id)
         tz = await self._tz(tz, course.instructor_id)
-        first = await self._first_event(course) if period == "all" else None
-        return (
-            course,
-            tz,
-            window(
-                now=now, tz=tz, period=period, start_date=start_date, end_date=end_date, first_event=first
-            ),
+        custom = start_date is not None or end_date is not None
+        covered = await self._modelled(course_id, now)
+        first = await self._first_event(course, covered) if period == "all" and not custom else None
+        win = window(
+            now=now, tz=tz, period=period, start_date=start_date, end_date=end_date, first_event=first
         )
+        if custom:  # a range that may end before the latest events
+            covered = await self._modelled(course_id, win.end)
+        covered = covered and all(
+            bound is None or not ms(bound) % (SLOT_SECONDS * 1000)
+            for bound in (win.start, win.previous_start)
+        )
+        return course, tz, win, covered

@@ -1,4 +1,10 @@
-"""Report windows: ``7d``/``30d``/``90d``/``all`` or a custom range of local dates."""
+"""Report windows: ``7d``/``30d``/``90d``/``all`` or a custom range of local dates.
+
+Every window starts at a local midnight of the report's time zone: ``30d`` is today and
+the 29 days before it (up to now), its previous period the 30 days before those; ``all``
+starts on the day of the course's first event. Midnights fall on whole quarter hours in
+every time zone in use, which is what lets the read model answer from quarter-hour slots.
+"""
 
 from __future__ import annotations
 
@@ -82,11 +88,14 @@ def window(
         end = local_midnight(end_date + timedelta(days=1), tz)
         return Window(start, end, start - (end - start), tz)
     period = period or "30d"
+    tzinfo = ZoneInfo(tz)
+    today = now.astimezone(tzinfo).date()
     if period == "all":
-        start = min(first_event or now, now)
-        earliest = now - timedelta(days=MAX_RANGE_DAYS - 1)
-        return Window(max(start, earliest), now, None, tz)
+        first = min(first_event or now, now).astimezone(tzinfo).date()
+        first = max(first, today - timedelta(days=MAX_RANGE_DAYS - 1))
+        return Window(local_midnight(first, tz), now, None, tz)
     if period not in PERIOD_DAYS:
         raise InvalidQuery("period", f"period must be one of 7d, 30d, 90d, all; got {period!r}")
-    length = timedelta(days=PERIOD_DAYS[period])
-    return Window(now - length, now, now - 2 * length, tz)
+    days = PERIOD_DAYS[period]
+    first = today - timedelta(days=days - 1)
+    return Window(local_midnight(first, tz), now, local_midnight(first - timedelta(days=days), tz), tz)

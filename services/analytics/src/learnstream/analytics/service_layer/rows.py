@@ -50,7 +50,7 @@ class Reports(PlatformReports):
     ) -> tuple[list[UUID], dict[UUID, str], tuple[int, int]]:
         """The courses asked about, their titles, and the window as epoch milliseconds."""
         if course_id is not None:
-            course, tz_name, win = await self._course_window(
+            course, tz_name, win, _ = await self._course_window(
                 course_id, now=now, tz=tz, period=period, start_date=start_date, end_date=end_date
             )
             return [course.id], {course.id: course.title}, (ms(win.start), ms(win.end))

@@ -9,14 +9,17 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from learnstream.analytics.adapters.schema import LEARNER_MODEL
 from learnstream.analytics.domain.errors import NotFound
 from learnstream.analytics.domain.topics import STOP_WORDS, keywords
 from learnstream.analytics.service_layer.base import (
     ACTIVITY,
     ACTIVITY_SQL,
+    EPOCH,
     IN_WINDOW,
     LATEST_ENROLLMENT,
     LATEST_PROGRESS,
+    MODEL,
     ZERO,
     Lesson,
     fallback_name,
@@ -57,7 +60,7 @@ ISO = "concat(replaceOne(toString({}), ' ', 'T'), 'Z')"
 """A DateTime64(3, 'UTC') as ISO 8601 with milliseconds and Z, as :func:`iso` writes it."""
 
 
-def learners_sql(*, one: bool = False) -> str:
+def learners_sql(*, one: bool = False, modelled: bool = False) -> str:
     """Every student of course ``{c}`` enrolled at ``{now}`` (only ``{learner}`` when ``one``):
     progress, time, activity, status and the at-risk reasons with their details in words.
 
@@ -65,11 +68,20 @@ def learners_sql(*, one: bool = False) -> str:
     (:meth:`StudentReports._learner_parameters`); the answer's columns are named as the API
     names them, plus ``lower_name``, ``last_active``, ``enrolled_at`` and ``completed_at``
     to sort by. Worked out in ClickHouse, so a course of 100,000 students costs one query
-    and no Python loop.
+    and no Python loop; from the read model when it holds everything before ``{now}``
+    (``modelled``), otherwise from the events.
     """
     only = " AND learner_id = {learner:UUID}" if one else ""
+    source = _LEARNERS_MODEL.replace("{only}", only) if modelled else _learners_events(only)
     return f"""
-    WITH fromUnixTimestamp64Milli({{now:Int64}}, 'UTC') AS now_, 86400000 AS day_ms
+    WITH fromUnixTimestamp64Milli({{now:Int64}}, 'UTC') AS now_, 86400000 AS day_ms,
+         (SELECT (groupArray(toString(qz.quiz_id)), groupArray(ls.lesson_title))
+          FROM {{db}}.current_quizzes AS qz
+          INNER JOIN {{db}}.current_lessons AS ls
+              ON ls.lesson_id = qz.lesson_id AND ls.course_id = qz.course_id
+          WHERE qz.course_id = {{c:UUID}}) AS quiz_titles,
+         (SELECT (groupArray(toString(lesson_id)), groupArray(lesson_title))
+          FROM {{db}}.current_lessons WHERE course_id = {{c:UUID}}) AS lesson_titles
     SELECT toString(l.learner_id) AS id,
            if(u.display_name != '', u.display_name,
               concat('Learner ', substring(toString(l.learner_id), 1, 8))) AS name,
@@ -88,7 +100,7 @@ def learners_sql(*, one: bool = False) -> str:
                AS status,
            NOT l.completed AND idle_ms > {{inactive:UInt32}} * day_ms AS inactive,
            NOT l.completed AND still_ms > {{stuck:UInt32}} * day_ms AS stuck,
-           if(l.completed, [], arrayConcat(q.texts, a.texts)) AS struggles,
+           if(l.completed, [], arrayConcat(l.quiz_texts, l.question_texts)) AS struggles,
            arrayConcat(if(inactive, ['inactive'], []), if(stuck, ['stuck'], []),
                        if(notEmpty(struggles), ['struggling'], [])) AS reasons,
            reasons[1] AS reason,
@@ -99,7 +111,18 @@ def learners_sql(*, one: bool = False) -> str:
                                  toString(progress), '% progress')], []),
                struggles), '; ') AS details,
            toUInt32(l.started_lessons) AS lessonsStarted
+    {source}
+    LEFT JOIN {{db}}.user_profiles AS u ON u.user_id = l.learner_id
+    WHERE l.enrolled
+    """
+
+
+def _learners_events(only: str) -> str:
+    """The students' figures with their quiz and question struggles in words, from the events."""
+    return f"""
     FROM (
+        SELECT l.*, q.texts AS quiz_texts, a.texts AS question_texts
+        FROM (
         SELECT learner_id,
                {LATEST_ENROLLMENT}) AS enrolled,
                minIf(time, name = 'EnrollmentCreated') AS enrolled_at,
@@ -158,9 +181,166 @@ def learners_sql(*, one: bool = False) -> str:
         ) AS t ON t.lesson_id = k.lesson_id
         GROUP BY k.learner_id
     ) AS a ON a.learner_id = l.learner_id
-    LEFT JOIN {{db}}.user_profiles AS u ON u.user_id = l.learner_id
-    WHERE l.enrolled
-    """
+    ) AS l"""
+
+
+_LEARNERS_MODEL = f"""
+    FROM (
+        SELECT l.*, q.texts AS quiz_texts, a.texts AS question_texts
+        FROM (
+            SELECT learner_id,
+                   enrolled,
+                   ifNull(first_enrolled, {EPOCH}) AS enrolled_at,
+                   m.completed_at IS NOT NULL AS completed,
+                   ifNull(m.completed_at, {EPOCH}) AS completed_at,
+                   progress,
+                   seconds AS time_spent,
+                   ifNull(m.last_active, enrolled_at) AS last_active,
+                   ifNull(last_completion, enrolled_at) AS last_progress,
+                   started_lessons
+            FROM {{db}}.{LEARNER_MODEL} AS m FINAL
+            WHERE course_id = {{c:UUID}}{{only}}
+        ) AS l
+        LEFT JOIN (
+            SELECT learner_id, arraySort(arrayMap(
+                       f -> concat('Failed the quiz of "',
+                                   transform(toString(f.1), quiz_titles.1, quiz_titles.2, 'a quiz'),
+                                   '" ', toString(f.2), ' times without passing'),
+                       arrayFilter(f -> f.2 >= {{fails:UInt32}} AND (f.4 = 0 OR f.5 < f.3), quizzes)))
+                       AS texts
+            FROM {{db}}.{LEARNER_MODEL} FINAL
+            WHERE course_id = {{c:UUID}} AND arrayExists(f -> f.2 >= {{fails:UInt32}}, quizzes){{only}}
+        ) AS q ON q.learner_id = l.learner_id
+        LEFT JOIN (
+            SELECT learner_id,
+                   arrayFilter((lesson, time) -> lesson != toUUID({{zero:String}})
+                                                 AND time >= now_ - toIntervalDay({{window:UInt32}}),
+                               questions.lesson, questions.time) AS recent,
+                   arraySort(arrayMap(
+                       k -> concat('Asked the assistant ', toString(k.2), ' questions about "',
+                                   transform(toString(k.1), lesson_titles.1, lesson_titles.2, 'one lesson'),
+                                   '" in ', toString({{window:UInt32}}), ' days'),
+                       arrayFilter(k -> k.2 >= {{questions:UInt32}}, arrayMap(
+                           lesson -> (lesson, countEqual(recent, lesson)), arrayDistinct(recent))))) AS texts
+            FROM {{db}}.{LEARNER_MODEL} FINAL
+            WHERE course_id = {{c:UUID}} AND length(questions.time) >= {{questions:UInt32}}{{only}}
+        ) AS a ON a.learner_id = l.learner_id
+    ) AS l"""
+"""The same from the read model (which holds nothing at or after ``now``), with the course's
+quiz and lesson titles looked up from arrays (``quiz_titles``, ``lesson_titles`` of the WITH).
+The struggles are worked out only for the learners with enough attempts or questions to
+struggle at all (most learners have neither), in joins of their own."""
+
+
+_ASSISTANT_EVENTS = {
+    "totals": f"""
+        SELECT countIf(name = 'ChatMessageSent'),
+               uniqExactIf(learner_id, name = 'ChatMessageSent'),
+               countIf(name = 'AssistantReplied'),
+               countIf(name = 'AssistantReplied' AND flag = 0)
+        FROM {{db}}.activity FINAL
+        WHERE course_id = {{c:UUID}} AND {IN_WINDOW}
+    """,
+    "ratings": f"""
+        SELECT count(), countIf(helpful)
+        FROM (
+            SELECT message_id, argMax(flag, (time, 1 - flag)) = 1 AS helpful
+            FROM {{db}}.activity FINAL
+            WHERE course_id = {{c:UUID}} AND name = 'AssistantReplyRated' AND {IN_WINDOW}
+            GROUP BY message_id
+        )
+    """,
+    "topics": f"""
+        SELECT word, count() AS questions
+        FROM {{db}}.activity FINAL
+        ARRAY JOIN arrayDistinct(arrayFilter(
+            w -> lengthUTF8(w) >= 3 AND NOT has({{stop:Array(String)}}, w),
+            extractAll(lowerUTF8(text), '\\p{{L}}+'))) AS word
+        WHERE course_id = {{c:UUID}} AND name = 'ChatMessageSent' AND {IN_WINDOW}
+        GROUP BY word
+        ORDER BY questions DESC, word ASC
+        LIMIT 10
+    """,
+    "recent": f"""
+        SELECT a.text, a.learner_id, u.display_name, a.lesson_id, a.time
+        FROM (
+            SELECT text, learner_id, lesson_id, time, event_id
+            FROM {{db}}.activity FINAL
+            WHERE course_id = {{c:UUID}} AND name = 'ChatMessageSent' AND {IN_WINDOW}
+            ORDER BY time DESC, event_id DESC
+            LIMIT 10
+        ) AS a
+        LEFT JOIN {{db}}.user_profiles AS u ON u.user_id = a.learner_id
+        ORDER BY a.time DESC, a.event_id DESC
+    """,
+    "by_lesson_hour": f"""
+        SELECT lesson_id, toHour(time, {{tz:String}}) AS hour, count()
+        FROM {{db}}.activity FINAL
+        WHERE course_id = {{c:UUID}} AND name = 'ChatMessageSent' AND {IN_WINDOW}
+        GROUP BY lesson_id, hour
+    """,
+}
+"""The assistant-usage queries of a course and window, from the events."""
+
+_WINDOWED = """
+    WITH fromUnixTimestamp64Milli({s:Int64}, 'UTC') AS s_, fromUnixTimestamp64Milli({e:Int64}, 'UTC') AS e_"""
+
+
+def _asked(*fields: str) -> str:
+    """The course's questions in the window (read model), one row each with ``learner_id``
+    and the ``fields`` named (``time``, ``event_id``, ``lesson``, ``text``, ``words``): only
+    those parts of the rows' questions are read."""
+    joined = ", ".join(f"questions.{field} AS {field}" for field in ("time", *fields))
+    return f"""{_WINDOWED}
+    SELECT learner_id, {", ".join(("time", *fields))}
+    FROM {MODEL}
+    ARRAY JOIN {joined}
+    WHERE course_id = {{c:UUID}} AND time >= s_ AND time < e_"""
+
+
+_ASSISTANT_MODEL = {
+    "totals": f"""{_WINDOWED}
+        SELECT sum(asked), countIf(asked > 0),
+               sum(length(answers)), sum(arrayCount(x -> x.2 = 0, answers))
+        FROM (
+            SELECT arrayCount(t -> t >= s_ AND t < e_, questions.time) AS asked,
+                   arrayFilter(x -> x.1 >= s_ AND x.1 < e_, replies) AS answers
+            FROM {MODEL}
+            WHERE course_id = {{c:UUID}}
+        )
+    """,
+    "ratings": f"""{_WINDOWED}
+        SELECT count(), countIf(helpful)
+        FROM (
+            SELECT rating.2 AS message_id, argMax(rating.3, (rating.1, 1 - rating.3)) = 1 AS helpful
+            FROM {MODEL}
+            ARRAY JOIN arrayFilter(x -> x.1 >= s_ AND x.1 < e_, ratings) AS rating
+            WHERE course_id = {{c:UUID}}
+            GROUP BY message_id
+        )
+    """,
+    "topics": f"""
+        SELECT word, count() AS questions
+        FROM ({_asked("words")})
+        ARRAY JOIN words AS word
+        WHERE NOT has({{stop:Array(String)}}, word)
+        GROUP BY word
+        ORDER BY questions DESC, word ASC
+        LIMIT 10
+    """,
+    "recent": f"""
+        SELECT a.text, a.learner_id, u.display_name, a.lesson, a.time
+        FROM ({_asked("event_id", "lesson", "text")} ORDER BY time DESC, event_id DESC LIMIT 10) AS a
+        LEFT JOIN {{db}}.user_profiles AS u ON u.user_id = a.learner_id
+        ORDER BY a.time DESC, a.event_id DESC
+    """,
+    "by_lesson_hour": f"""
+        SELECT lesson, toHour(time, {{tz:String}}) AS hour, count()
+        FROM ({_asked("lesson")})
+        GROUP BY lesson, hour
+    """,
+}
+"""The same from the read model: the questions, replies and ratings each learner's row keeps."""
 
 
 def _field(name: str) -> str:
@@ -189,9 +369,10 @@ class StudentReports(CourseReports):
     ) -> tuple[list[dict[str, Any]], int]:
         """The course's students (enrolled at ``now``) that match ``where``, in ``order``: the
         ``fields`` asked of each, and how many match in all (whatever ``limit`` keeps)."""
+        source = learners_sql(one=learner is not None, modelled=await self._modelled(course_id, now))
         rows = await self._rows(
             f"SELECT {', '.join(_field(name) for name in fields)}, count() OVER () AS total"
-            f" FROM ({learners_sql(one=learner is not None)}) WHERE {where} ORDER BY {order}"
+            f" FROM ({source}) WHERE {where} ORDER BY {order}"
             + ("" if limit is None else f" LIMIT {int(limit)} OFFSET {int(offset)}"),
             **self._learner_parameters(course_id, now, learner),
             **parameters,
@@ -218,8 +399,9 @@ class StudentReports(CourseReports):
         else:
             cells = ", ".join(_field(name) for name in fields)
             tail = "SETTINGS output_format_json_array_of_rows = 1 FORMAT JSONEachRow"
+        modelled = await self._modelled(course_id, now)
         sql = (
-            f"SELECT {cells} FROM (SELECT * FROM ({learners_sql()}) WHERE {where}"
+            f"SELECT {cells} FROM (SELECT * FROM ({learners_sql(modelled=modelled)}) WHERE {where}"
             f" ORDER BY {order}{'' if limit is None else f' LIMIT {int(limit)}'}) AS s {tail}"
         )
         return await self.ch.raw_query(
@@ -287,13 +469,14 @@ class StudentReports(CourseReports):
             "freshness": await self.freshness(now),
         }
 
-    async def at_risk(self, course_id: UUID, *, now: datetime) -> dict[str, Any]:
+    async def at_risk(self, course_id: UUID, *, now: datetime, limit: int | None = None) -> dict[str, Any]:
         await self.course(course_id)
-        learners, _ = await self._course_learners(
-            course_id, now, fields=AT_RISK_OUT, where="atRisk", order=AT_RISK_ORDER
+        learners, total = await self._course_learners(
+            course_id, now, fields=AT_RISK_OUT, where="atRisk", order=AT_RISK_ORDER, limit=limit
         )
         return {
             "students": learners,
+            "total": total,
             "thresholds": {
                 "inactiveDays": self.thresholds.inactive_days,
                 "stuckDays": self.thresholds.stuck_days,
@@ -359,76 +542,19 @@ class StudentReports(CourseReports):
         end_date: date | None = None,
         tz: str | None = None,
     ) -> dict[str, Any]:
-        _, tz, win = await self._course_window(
+        _, tz, win, modelled = await self._course_window(
             course_id, now=now, tz=tz, period=period or "all", start_date=start_date, end_date=end_date
         )
-        window_sql = IN_WINDOW
         params = {"c": course_id, "s": ms(win.start), "e": ms(win.end), "tz": tz}
-        totals = await self._rows(
-            f"""
-            SELECT countIf(name = 'ChatMessageSent'),
-                   uniqExactIf(learner_id, name = 'ChatMessageSent'),
-                   countIf(name = 'AssistantReplied'),
-                   countIf(name = 'AssistantReplied' AND flag = 0)
-            FROM {{db}}.activity FINAL
-            WHERE course_id = {{c:UUID}} AND {window_sql}
-            """,
-            **params,
-        )
-        ratings = await self._rows(
-            f"""
-            SELECT count(), countIf(helpful)
-            FROM (
-                SELECT message_id, argMax(flag, (time, 1 - flag)) = 1 AS helpful
-                FROM {{db}}.activity FINAL
-                WHERE course_id = {{c:UUID}} AND name = 'AssistantReplyRated' AND {window_sql}
-                GROUP BY message_id
-            )
-            """,
-            **params,
-        )
-        topics = await self._rows(
-            f"""
-            SELECT word, count() AS questions
-            FROM {{db}}.activity FINAL
-            ARRAY JOIN arrayDistinct(arrayFilter(
-                w -> lengthUTF8(w) >= 3 AND NOT has({{stop:Array(String)}}, w),
-                extractAll(lowerUTF8(text), '\\p{{L}}+'))) AS word
-            WHERE course_id = {{c:UUID}} AND name = 'ChatMessageSent' AND {window_sql}
-            GROUP BY word
-            ORDER BY questions DESC, word ASC
-            LIMIT 10
-            """,
-            stop=sorted(STOP_WORDS),
-            **params,
-        )
-        recent = await self._rows(
-            f"""
-            SELECT a.text, a.learner_id, u.display_name, a.lesson_id, a.time
-            FROM (
-                SELECT text, learner_id, lesson_id, time, event_id
-                FROM {{db}}.activity FINAL
-                WHERE course_id = {{c:UUID}} AND name = 'ChatMessageSent' AND {window_sql}
-                ORDER BY time DESC, event_id DESC
-                LIMIT 10
-            ) AS a
-            LEFT JOIN {{db}}.user_profiles AS u ON u.user_id = a.learner_id
-            ORDER BY a.time DESC, a.event_id DESC
-            """,
-            **params,
-        )
-        by_lesson_hour = await self._rows(
-            f"""
-            SELECT lesson_id, toHour(time, {{tz:String}}) AS hour, count()
-            FROM {{db}}.activity FINAL
-            WHERE course_id = {{c:UUID}} AND name = 'ChatMessageSent' AND {window_sql}
-            GROUP BY lesson_id, hour
-            """,
-            **params,
-        )
+        queries = _ASSISTANT_MODEL if modelled else _ASSISTANT_EVENTS
+        totals = await self._rows(queries["totals"], **params)
+        ratings = await self._rows(queries["ratings"], **params)
+        topics = await self._rows(queries["topics"], stop=sorted(STOP_WORDS), **params)
+        recent = await self._rows(queries["recent"], **params)
+        by_lesson_hour = await self._rows(queries["by_lesson_hour"], **params)
         lessons = await self.lessons_of(course_id)
         titles = {lesson.id: lesson.title for lesson in lessons}
-        drop = await self._drop_off(course_id, lessons) if lessons else {}
+        drop = await self._drop_off(course_id, lessons, modelled) if lessons else {}
         per_lesson: dict[UUID, int] = {}
         per_hour = [0] * 24
         for lesson_id, hour, count in by_lesson_hour:
@@ -436,7 +562,7 @@ class StudentReports(CourseReports):
             per_hour[int(hour)] += int(count)
         questions, askers, replies, unanswered = (int(v) for v in totals[0])
         rated, helpful = (int(v) for v in ratings[0])
-        students = await self._students_at(course_id, win.end)
+        students = await self._students_at(course_id, win.end, modelled)
         return {
             "totalQuestions": questions,
             "studentsAsking": askers,

@@ -17,6 +17,8 @@ from learnstream.runtime.actors import Actor
 from learnstream.runtime.problems import Problem
 
 UNAVAILABLE_DOC = "Sections whose context could not answer, with the reason; those sections are null."
+AT_RISK_SHOWN = 10
+"""Students at risk the course page's dashboard carries (the longest quiet; ``atRiskTotal`` counts all)."""
 
 DASHBOARD_EXAMPLE = {
     "stats": {
@@ -161,7 +163,7 @@ def build_pages_router(
                 Section("course", "progress", f"/api/courses/{course_id}", guard=True, check=_owner_check),
                 Section("analytics", "analytics", f"{base}/analytics", window, validates=True),
                 Section("lessons", "analytics", f"{base}/lessons/analytics", window),
-                Section("atRisk", "analytics", f"{base}/students/at-risk"),
+                Section("atRisk", "analytics", f"{base}/students/at-risk", [("limit", str(AT_RISK_SHOWN))]),
                 Section("assistant", "analytics", f"{base}/ai-analytics", window),
             ],
         )
@@ -172,6 +174,7 @@ def build_pages_router(
             "analytics": composed.get("analytics"),
             "lessons": lessons.get("lessons") if lessons else None,
             "atRisk": at_risk.get("students") if at_risk else None,
+            "atRiskTotal": at_risk.get("total") if at_risk else None,
             "assistant": composed.get("assistant"),
             "unavailable": _unavailable(composed),
         }

@@ -150,8 +150,12 @@ export async function instructorPage(main, { params, query }) {
     h("div", { class: "two" },
       topStudents(courseId, students),
       panel("Students needing help", board.atRisk ? (board.atRisk.length
-        ? h("ul", { id: "at-risk" }, board.atRisk.slice(0, 10).map((s) => h("li", {},
-          h("a", { href: `/instructor/courses/${courseId}/students/${s.id}` }, s.name), ` — ${s.details}`)))
+        ? h("div", {},
+          h("ul", { id: "at-risk" }, board.atRisk.slice(0, 10).map((s) => h("li", {},
+            h("a", { href: `/instructor/courses/${courseId}/students/${s.id}` }, s.name), ` — ${s.details}`))),
+          board.atRiskTotal > board.atRisk.length
+            ? h("p", { class: "muted" }, `${board.atRiskTotal.toLocaleString()} students at risk in all, the longest quiet first.`)
+            : null)
         : h("p", { class: "muted" }, "Nobody is at risk right now.")) : unavailable("At-risk students", "analytics did not answer"))),
   );
   if (a) {
