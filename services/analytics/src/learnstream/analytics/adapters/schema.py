@@ -459,6 +459,7 @@ LEARNER_ACTIVITY = (
 )
 """What counts as learning activity (``base.ACTIVITY`` of the reports, the same list)."""
 EPOCH = "toDateTime64(0, 3, 'UTC')"
+"""Stands in for a moment that has not come (a NULL of the model) when it must compare earlier."""
 SLOT_SECONDS = 900
 """The model keeps activity per quarter hour: every time zone's midnight falls on one, so a
 report window that starts at local midnight is a whole number of slots."""

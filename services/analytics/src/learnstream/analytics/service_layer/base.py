@@ -42,8 +42,6 @@ MODEL = "{db}." + LEARNER_MODEL + " FINAL"
 """The read model, as a report's FROM reads it (each learner's newest row)."""
 NEVER = "toDateTime64('2299-12-31 00:00:00', 3, 'UTC')"
 """Stands in for a moment that has not come (a NULL of the model) when it must compare later."""
-EPOCH = "toDateTime64(0, 3, 'UTC')"
-"""Stands in for a moment that has not come when it must compare earlier."""
 SEGMENT_SECONDS = 5
 MAX_SEGMENTS = 24 * 3600 // SEGMENT_SECONDS
 """Segments of a video reported at most (a day of video): a bogus range cannot blow them up."""

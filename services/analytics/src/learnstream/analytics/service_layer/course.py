@@ -8,11 +8,11 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
+from learnstream.analytics.adapters.schema import EPOCH
 from learnstream.analytics.service_layer.base import (
     ACTIVITY_SQL,
     DAY_NAMES,
     ENROLLING_SQL,
-    EPOCH,
     FUNNEL,
     LATEST_ENROLLMENT,
     LATEST_PROGRESS,

@@ -9,13 +9,12 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from learnstream.analytics.adapters.schema import LEARNER_MODEL
+from learnstream.analytics.adapters.schema import EPOCH, LEARNER_MODEL
 from learnstream.analytics.domain.errors import NotFound
 from learnstream.analytics.domain.topics import STOP_WORDS, keywords
 from learnstream.analytics.service_layer.base import (
     ACTIVITY,
     ACTIVITY_SQL,
-    EPOCH,
     IN_WINDOW,
     LATEST_ENROLLMENT,
     LATEST_PROGRESS,
