@@ -37,6 +37,7 @@ async def run(
     seconds: float,
     warm_up: float,
     rate: float | None = None,
+    headers: dict[str, str] | None = None,
 ) -> dict[str, object]:
     latencies: list[float] = []
     by_url: dict[str, list[float]] = {url: [] for url in urls}
@@ -53,7 +54,8 @@ async def run(
                 await asyncio.sleep(rng.uniform(0, warm_up))
             while (now := time.perf_counter()) < stop:
                 token, url = rng.choice(tokens), rng.choice(urls)
-                async with http.get(url, headers={"Authorization": f"Bearer {token}"}) as answer:
+                sent = {**(headers or {}), "Authorization": f"Bearer {token}"}
+                async with http.get(url, headers=sent) as answer:
                     await answer.read()
                     status = answer.status
                 done = time.perf_counter()
@@ -89,13 +91,20 @@ async def run(
 
 
 def in_another_process(
-    urls: str | list[str], tokens_file: str, clients: int, seconds: float, rate: float | None = None
+    urls: str | list[str],
+    tokens_file: str,
+    clients: int,
+    seconds: float,
+    rate: float | None = None,
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Run this module in a process of its own against ``urls``; its result."""
     command = [sys.executable, "-m", "bench.load", *([urls] if isinstance(urls, str) else urls)]
     command += ["--tokens", tokens_file, "--clients", str(clients), "--seconds", str(seconds)]
     if rate:
         command += ["--rate", str(rate)]
+    for name, value in (headers or {}).items():
+        command += ["--header", f"{name}: {value}"]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
     return result
@@ -114,10 +123,15 @@ def main() -> None:
         default=None,
         help="requests per second of all clients together (paced, exponential gaps); default: closed loop",
     )
+    parser.add_argument(
+        "--header", action="append", default=[], help="'Name: value' sent with every request (repeatable)"
+    )
     args = parser.parse_args()
     with open(args.tokens) as listing:
         tokens = [line.strip() for line in listing if line.strip()]
-    print(json.dumps(asyncio.run(run(args.url, tokens, args.clients, args.seconds, args.warm_up, args.rate))))
+    headers = dict(tuple(part.strip() for part in header.split(":", 1)) for header in args.header)
+    result = asyncio.run(run(args.url, tokens, args.clients, args.seconds, args.warm_up, args.rate, headers))
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

@@ -61,9 +61,11 @@ def answered_from(request: pytest.FixtureRequest, analytics: AnalyticsApi) -> It
 
     reports.read_model = request.param == "read model"
     reports._modelled = spy
+    analytics.app.state.answers.clear()  # an answer kept from the other run would hide this one
     yield seen
     reports._modelled = decided
     reports.read_model = True
+    analytics.app.state.answers.clear()
 
 
 def modelled_when_on(seen: list[bool], request: pytest.FixtureRequest) -> None:

@@ -100,3 +100,19 @@ async def test_a_validating_section_passes_on_the_callers_mistake_but_not_its_40
             ACTOR, [Section("p", "progress", "/p", guard=True), figures]
         )
     assert composed.sections["p"] == {} and "(404), or not yet" in composed.unavailable["a"]
+
+
+async def test_the_clients_cache_control_goes_to_every_section() -> None:
+    seen: list[str | None] = []
+
+    async def context(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Cache-Control"))
+        return web.json_response({})
+
+    async with fake_contexts({"progress": context, "analytics": context}) as services:
+        composer = Composer(services, timeout=TIMEOUT)
+        sections = [Section("p", "progress", "/p"), Section("a", "analytics", "/a")]
+        await composer.compose(ACTOR, sections, cache_control="no-cache")
+        assert seen == ["no-cache", "no-cache"]
+        await composer.compose(ACTOR, sections)
+    assert seen[2:] == [None, None]

@@ -11,6 +11,7 @@ from learnstream.analytics.adapters.clickhouse import ClickHouse
 from learnstream.analytics.adapters.warehouse import Warehouse
 from learnstream.analytics.config import Settings
 from learnstream.analytics.entrypoints import analyst, http
+from learnstream.analytics.service_layer.answers import Answers
 from learnstream.analytics.service_layer.reports import Reports, Thresholds
 from learnstream.events import CONTEXTS, topic_name
 from learnstream.runtime.projection import BatchProjection
@@ -53,6 +54,7 @@ def build(settings: Settings | None = None) -> FastAPI:
             window_days=settings.struggling_window_days,
         ),
     )
+    answers = Answers(max_age=settings.answer_max_age_seconds)
     if settings.analyst_http_port:
         # a handle of its own, so an analyst's long query does not hold up the projection
         analysts = ClickHouse(settings.clickhouse_url, settings.clickhouse_database)
@@ -71,7 +73,13 @@ def build(settings: Settings | None = None) -> FastAPI:
         title="Learnstream analytics service",
         description=_DESCRIPTION,
         routers=[
-            http.build_router(reports, warehouse, projection, settings.service_token.get_secret_value())
+            http.build_router(
+                reports,
+                warehouse,
+                projection,
+                settings.service_token.get_secret_value(),
+                answers,
+            )
         ],
         streamed_bodies=[http.IMPORT_PATH],
         # a report whose caller gave up (the gateway's page timeout) stops at its next query
@@ -79,6 +87,7 @@ def build(settings: Settings | None = None) -> FastAPI:
     )
     http.install_error_handlers(app)
     app.state.reports = reports
+    app.state.answers = answers
     app.state.warehouse = warehouse
     app.state.projection = projection
     return app

@@ -43,6 +43,14 @@ class Settings(ServiceSettings):
     analyst_max_execution_seconds: int = Field(
         default=30, ge=1, description="Longest an analyst's query may run."
     )
+    answer_max_age_seconds: float = Field(
+        default=30,
+        ge=0,
+        description=(
+            "Longest a kept answer of a course report about now is used while the course's data"
+            " is unchanged, seconds (any write to the course ends it at once); 0 keeps none."
+        ),
+    )
     inactive_days: int = Field(default=7, ge=1, description="At risk: no activity for this many days.")
     stuck_days: int = Field(
         default=14, ge=1, description="At risk: no lesson completed for this many days while not complete."

@@ -143,9 +143,11 @@ class ContextServices:
         accept: str | None = None,
         stream: bool = False,
         timeout: float | None = None,
+        cache_control: str | None = None,
     ) -> Answer:
         """Send a public request on to the context that owns it, as ``actor`` (user id, role;
-        ``None`` for a route that needs no token).
+        ``None`` for a route that needs no token); ``cache_control`` is the client's (``no-cache``
+        asks a context not to answer from what it keeps).
 
         With ``stream`` the answer's body is not read yet (the caller streams or reads it,
         then closes it). Raises :class:`Unavailable` when the service cannot be reached or
@@ -156,6 +158,8 @@ class ContextServices:
             headers["Content-Type"] = "application/json"
         if accept:
             headers["Accept"] = accept
+        if cache_control:
+            headers["Cache-Control"] = cache_control
         return await self._send(
             service, method, path, headers=headers, params=params, body=body, stream=stream, timeout=timeout
         )

@@ -152,7 +152,9 @@ def build_pages_router(
     )
     async def instructor_dashboard(course_id: UUID, actor: Reader, request: Request) -> dict[str, Any]:
         """The course (progress) with its analytics, lessons, students needing help and assistant
-        usage (analytics); own courses only. Takes the analytics route's period parameters."""
+        usage (analytics); own courses only. Takes the analytics route's period parameters.
+        Analytics reuses an answer while nothing of the course changed (at most 30 s for one
+        about now); ``Cache-Control: no-cache`` asks for every section computed afresh."""
         if not actor.can_teach:
             raise Problem(404, "Not found", f"{request.url.path} is not a route for a {actor.role}")
         window = [(k, v) for k, v in request.query_params.multi_items() if k in _WINDOW]
@@ -166,6 +168,7 @@ def build_pages_router(
                 Section("atRisk", "analytics", f"{base}/students/at-risk", [("limit", str(AT_RISK_SHOWN))]),
                 Section("assistant", "analytics", f"{base}/ai-analytics", window),
             ],
+            cache_control=request.headers.get("cache-control"),
         )
         at_risk = composed.get("atRisk")
         lessons = composed.get("lessons")

@@ -183,6 +183,7 @@ def build_forwarding_router(services: ContextServices, limited: dict[str, Any]) 
                     params=list(request.query_params.multi_items()),
                     body=body or None,
                     accept=request.headers.get("accept"),
+                    cache_control=request.headers.get("cache-control"),
                     stream=True,
                     timeout=route.timeout,
                 )

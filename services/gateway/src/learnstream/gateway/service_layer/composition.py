@@ -58,7 +58,7 @@ class Composer:
         self.services = services
         self.timeout = timeout
 
-    async def _one(self, section: Section, actor: Actor) -> dict[str, Any]:
+    async def _one(self, section: Section, actor: Actor, cache_control: str | None) -> dict[str, Any]:
         # the deadline is the client's own, so a late section ends as Unavailable like any other
         try:
             answer = await self.services.forward(
@@ -69,6 +69,7 @@ class Composer:
                 params=list(section.params),
                 body=None,
                 timeout=self.timeout,
+                cache_control=cache_control,
             )
         except Unavailable as exc:
             raise _Missing(str(exc)) from exc
@@ -88,8 +89,13 @@ class Composer:
             raise Problem(404, "Not found", f"{section.path} not found")
         return body if isinstance(body, dict) else {"items": body}
 
-    async def compose(self, actor: Actor, sections: Sequence[Section]) -> Composed:
-        results = await asyncio.gather(*(self._one(s, actor) for s in sections), return_exceptions=True)
+    async def compose(
+        self, actor: Actor, sections: Sequence[Section], *, cache_control: str | None = None
+    ) -> Composed:
+        """Every section, asked at once; ``cache_control`` (the client's) goes with each request."""
+        results = await asyncio.gather(
+            *(self._one(s, actor, cache_control) for s in sections), return_exceptions=True
+        )
         composed = Composed()
         for section, result in zip(sections, results, strict=True):
             if isinstance(result, Problem):
