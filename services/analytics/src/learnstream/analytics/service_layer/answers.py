@@ -3,7 +3,7 @@
 An instructor's course page asks the same few reports again and again (every reload, every
 assistant on the course, every open tab), and at ten million events one computation takes
 about a second of ClickHouse's time. Each answer is kept with the course's fingerprint
-(:meth:`~learnstream.analytics.service_layer.base.ReportsBase.course_state`), which changes
+(:meth:`~learnstream.analytics.service_layer.base.ReportsBase.fingerprint`), which changes
 with any write that can change a report about the course: a batch that touches one of its
 learners (the read model's rows are re-derived, so their newest version rises), an
 erasure, a change of its catalog or of anybody's profile. A kept answer is used only while

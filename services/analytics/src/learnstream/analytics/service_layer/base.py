@@ -174,26 +174,21 @@ class ReportsBase:
         row = rows[0]
         return Course(row[0], row[1], row[2], row[3], row[4], row[5], utc(row[6]))
 
-    async def course_state(self, course_id: UUID) -> tuple[Course, tuple[Any, ...]]:
-        """The course and its *fingerprint*: what every report about it is computed from, in
-        figures that change with any write that can change a report (the newest version and
-        number of its read-model rows; the number of its catalog rows; the number of people
-        rows and of erasures in all). Answers are kept while it holds (:mod:`.answers`)."""
+    async def fingerprint(self, course_id: UUID) -> tuple[int, ...]:
+        """What every report about the course is computed from, in figures that change with any
+        write that can change a report: the number of its catalog rows (course, outline,
+        quizzes: first), the newest version and number of its read-model rows, and the number
+        of people rows and of erasures in all. Answers are kept while it holds (:mod:`.answers`)."""
         rows = await self._rows(
-            "SELECT course_id, instructor_id, title, category, difficulty, status, created_at,"
+            "SELECT (SELECT count() FROM {db}.courses WHERE course_id = {c:UUID})"
+            " + (SELECT count() FROM {db}.outline WHERE course_id = {c:UUID})"
+            " + (SELECT count() FROM {db}.quizzes WHERE course_id = {c:UUID}),"
             f" (SELECT (max(version), count()) FROM {{db}}.{LEARNER_MODEL} WHERE course_id = {{c:UUID}}),"
-            " (SELECT count() FROM {db}.courses WHERE course_id = {c:UUID}),"
-            " (SELECT count() FROM {db}.outline WHERE course_id = {c:UUID}),"
-            " (SELECT count() FROM {db}.quizzes WHERE course_id = {c:UUID}),"
-            " (SELECT count() FROM {db}.users), (SELECT count() FROM {db}.erasures)"
-            " FROM {db}.course_profiles WHERE course_id = {c:UUID}",
+            " (SELECT count() FROM {db}.users), (SELECT count() FROM {db}.erasures)",
             c=course_id,
         )
-        if not rows:
-            raise NotFound(f"course {course_id} not found")
-        row = rows[0]
-        course = Course(row[0], row[1], row[2], row[3], row[4], row[5], utc(row[6]))
-        return course, (*row[7], *row[8:])
+        catalog, (version, learners), people, erasures = rows[0]
+        return int(catalog), int(version), int(learners), int(people), int(erasures)
 
     async def _known_zones(self) -> frozenset[str]:
         """The time zones ClickHouse can load (Python's list differs at the edges, e.g. right/*)."""
