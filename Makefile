@@ -10,11 +10,12 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_LINK_MODE := copy
 
-.PHONY: run test test-unit test-integration test-contract bench bench-quick lint format schemas env clean-data help
+.PHONY: run test test-unit test-integration test-contract test-faults bench bench-quick lint format schemas env clean-data help
 
 help:
 	@echo "make run      start the whole platform (embedded servers + six services)"
 	@echo "make test     run every test suite"
+	@echo "make test-faults  crash, restart and poison the running stack; print what was sent and counted"
 	@echo "make bench    measure the platform against its targets (bench-quick: a smaller workload)"
 	@echo "make lint     ruff and mypy"
 	@echo "make schemas  regenerate libs/events/schemas from the event models"
@@ -43,6 +44,9 @@ test-integration: $(STAMP)
 
 test-contract: $(STAMP)
 	$(VENV)/bin/python -m pytest tests/contract
+
+test-faults: $(STAMP)
+	$(VENV)/bin/python -m pytest -m faults tests/faults libs/runtime/tests/test_dlq.py
 
 bench: $(STAMP)
 	$(VENV)/bin/python -m bench

@@ -111,6 +111,7 @@ def service_env(
         {
             "LEARNSTREAM_ENV": env.get("LEARNSTREAM_ENV", "dev"),
             "LEARNSTREAM_SERVICE_NAME": name,
+            "LEARNSTREAM_FAILPOINT_DIR": str((data_dir / "failpoints").absolute()),
             "LEARNSTREAM_HTTP_HOST": HOST,
             "LEARNSTREAM_HTTP_PORT": str(ports[name]),
             "LEARNSTREAM_DATABASE_URL": postgres.url(f"learnstream_{name}"),

@@ -46,6 +46,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from learnstream.events import KafkaRecord, encode, model_for
 from learnstream.events.registry import rehydrate
+from learnstream.runtime import failpoints
 from learnstream.runtime.bus import RecordPublisher
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,7 @@ class OutboxRelay:
         if not batch.records:
             return 0
         await self._publisher.publish(batch.records)
+        failpoints.reached("outbox.after-publish")  # the crash this module's docstring describes
         await conn.execute(
             text("UPDATE event_store SET published_at = now() WHERE global_position = ANY(:p)"),
             {"p": batch.positions},

@@ -29,6 +29,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from learnstream.events import events_of_topic, topic_name
+from learnstream.runtime import failpoints
 from learnstream.runtime.bus import KafkaPublisher, log_is_empty
 from learnstream.runtime.consumer import EventConsumer
 from learnstream.runtime.db import (
@@ -97,6 +98,7 @@ class Runtime:
         :func:`~learnstream.runtime.db.create_engine`.
         """
         configure_logging(settings.service_name, level=settings.log_level, fmt=settings.log_format)
+        failpoints.configure(settings.failpoint_dir, settings.service_name)
         tracer_provider = configure_tracing(settings.service_name)
         engine = create_engine(
             settings.database_url, pool_size=settings.database_pool_size, custom_plans=custom_plans

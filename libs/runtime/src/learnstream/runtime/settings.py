@@ -66,6 +66,13 @@ class ServiceSettings(BaseSettings):
         gt=0,
         description="How often the outbox relay looks again while committed events wait to go out.",
     )
+    failpoint_dir: str = Field(
+        default="",
+        description=(
+            "Directory of armed failpoints (learnstream.runtime.failpoints): the embedded stack"
+            " sets it for the fault suite; empty (default) turns failpoints off."
+        ),
+    )
     outbox_idle_poll_seconds: float = Field(
         default=2.0,
         gt=0,
