@@ -216,6 +216,31 @@ class Platform:
             raise LookupError(f"{len(found)} running processes of {name}")
         return found[0]
 
+    def server(self, name: str) -> psutil.Process:
+        """An embedded server the supervisor runs: ``kafka`` (Tansu, topics in memory) or
+        ``postgres`` (the postmaster)."""
+        assert self.stack.process is not None
+        supervisor = psutil.Process(self.stack.process.pid)
+        for child in supervisor.children():
+            with contextlib.suppress(psutil.Error):
+                arguments = child.cmdline()
+                if child.status() == psutil.STATUS_ZOMBIE or not arguments:
+                    continue
+                if (name == "kafka" and "memory://tansu/" in arguments) or (
+                    name == "postgres" and arguments[0].endswith("/postgres") and "-D" in arguments
+                ):
+                    return child
+        raise LookupError(f"no {name} running")
+
+    async def server_restarted(self, name: str, old_pid: int, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(LookupError):
+                if self.server(name).pid != old_pid:
+                    return
+            await asyncio.sleep(0.5)
+        raise AssertionError(f"{name} was not started again within {timeout:.0f} s")
+
     def kill(self, name: str) -> int:
         """``kill -9`` of a service; its pid."""
         process = self.service(name)
@@ -291,6 +316,13 @@ class Platform:
             return list(await conn.fetch(sql, *args))
         finally:
             await conn.close()
+
+    async def stored_about(self, course: Course) -> int:
+        """How many events about the course progress's event store holds (every type)."""
+        [row] = await self._rows(
+            "progress", "SELECT count(*) FROM event_store WHERE data->>'course_id' = $1", course.id
+        )
+        return int(row[0])
 
     async def counts(self, course: Course) -> Counts:
         cid = uuid.UUID(course.id)

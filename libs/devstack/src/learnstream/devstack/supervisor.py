@@ -4,7 +4,8 @@ Starts PostgreSQL, the Kafka-protocol broker and Redis from their wheels, create
 each service's database and every topic, then runs the six services as separate
 processes. It shows progress while starting, prints the URLs once everything is
 healthy, prefixes every line a process logs with its name, restarts a crashed
-service with exponential backoff, and stops everything in order on Ctrl-C. A
+service with exponential backoff and a server that stopped (the broker's topics created
+again), and stops everything in order on Ctrl-C. A
 second ``make run`` in the same checkout finds the lock and refuses politely.
 """
 
@@ -55,6 +56,8 @@ REDIS_PORT = 56379
 ANALYST_PORT = 8123
 """The analytics service's read-only ClickHouse-compatible endpoint for analysts."""
 MAX_BACKOFF = 30.0
+SERVER_RESTARTS = 5
+"""An embedded server restarted more often than this within ``STABLE_AFTER`` stops the stack."""
 STABLE_AFTER = 60.0  # a service up this long has its backoff reset
 
 console = Console(highlight=False)
@@ -389,17 +392,40 @@ class Stack:
             _children_file(self.data_dir).unlink()
         console.print("[bold]Stopped.[/]")
 
-    async def wait_for_crashed_server(self) -> str:
-        """Return when one of the embedded servers dies (they are not restarted)."""
-        waits = {
-            asyncio.create_task(server.process.wait()): server.name
-            for server in self.servers
-            if server.process is not None
-        }
-        done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-        return waits[done.pop()]
+    async def keep_servers_up(self) -> str:
+        """Restart an embedded server that dies (with the broker, its topics are created
+        again: Tansu keeps them in memory, and the services republish their event stores
+        when they see it); return the name of one that keeps dying (more than
+        ``SERVER_RESTARTS`` times within ``STABLE_AFTER`` seconds), to stop the stack."""
+        crashes: dict[str, list[float]] = {server.name: [] for server in self.servers}
+        while True:
+            waits = {
+                asyncio.create_task(server.process.wait()): server
+                for server in self.servers
+                if server.process is not None
+            }
+            done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for task in pending:
+                task.cancel()
+            for finished in done:
+                server = waits[finished]
+                now = time.monotonic()
+                recent = [t for t in crashes[server.name] if now - t < STABLE_AFTER] + [now]
+                crashes[server.name] = recent
+                if len(recent) > SERVER_RESTARTS:
+                    return server.name
+                console.print(f"[red]{server.name} exited with code {finished.result()}; restarting it[/]")
+                await asyncio.sleep(1.0)
+                try:
+                    await server.start()
+                    if server is self.broker:
+                        made = await ensure_topics(self.broker.bootstrap_servers, all_topics(), partitions=12)
+                        console.print(f"  [green]✓[/] kafka is back; {len(made)} topics created again")
+                    else:
+                        console.print(f"  [green]✓[/] {server.name} is back")
+                except Exception as exc:  # counted as another crash on the next turn
+                    console.print(f"[red]{server.name} did not come back: {exc}[/]")
+                self._remember_children()
 
 
 async def seed_demo_once(stack: Stack, learners: int) -> None:
@@ -446,11 +472,11 @@ async def run(data_dir: Path, port_offset: int = 0, demo_learners: int = 0) -> i
             return 130
         starting.result()
         seeding = asyncio.create_task(seed_demo_once(stack, demo_learners))
-        crashed = asyncio.create_task(stack.wait_for_crashed_server())
+        crashed = asyncio.create_task(stack.keep_servers_up())
         await asyncio.wait({crashed, stopping}, return_when=asyncio.FIRST_COMPLETED)
         seeding.cancel()
         if crashed.done():
-            console.print(f"[red]{crashed.result()} stopped unexpectedly; shutting down.[/]")
+            console.print(f"[red]{crashed.result()} keeps stopping; shutting down.[/]")
             return 1
         return 0
     except Exception as exc:

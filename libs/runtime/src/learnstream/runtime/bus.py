@@ -42,6 +42,8 @@ class KafkaPublisher:
             "request_timeout_ms": 15_000,
         }
         self._producer: AIOKafkaProducer | None = None
+        self._written: set[TopicPartition] = set()
+        self._watch: AIOKafkaConsumer | None = None
 
     async def start(self) -> None:
         # aiokafka binds to the running loop, so the producer is made here, not in __init__
@@ -52,6 +54,9 @@ class KafkaPublisher:
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
+        if self._watch is not None:
+            await self._watch.stop()
+            self._watch = None
 
     async def publish(self, records: Sequence[KafkaRecord]) -> None:
         if self._producer is None:
@@ -63,7 +68,39 @@ class KafkaPublisher:
             )
             for record in records
         ]
-        await asyncio.gather(*futures)
+        for sent in await asyncio.gather(*futures):
+            self._written.add(TopicPartition(sent.topic, sent.partition))
+
+    async def log_was_lost(self, topics: Iterable[str]) -> bool:
+        """Whether the broker lost its log of ``topics`` (the embedded broker keeps topics in
+        memory, so a restart empties them): a partition this producer wrote to is empty
+        again, or, for a topic it has not written to since it started, every partition is
+        empty or the topic is gone. Forgets what it wrote to those topics when it says so,
+        so one loss is reported once."""
+        if self._watch is None:
+            self._watch = AIOKafkaConsumer(**_client_options(self._options), enable_auto_commit=False)
+            await self._watch.start()
+        watch = self._watch
+        await watch.topics()  # fresh metadata: a topic the broker lost is not in it
+        lost = False
+        for topic in set(topics):
+            written = [tp for tp in self._written if tp.topic == topic]
+            partitions = written or [
+                TopicPartition(topic, p) for p in sorted(watch.partitions_for_topic(topic) or ())
+            ]
+            if not partitions:
+                lost = True
+                continue
+            ends = await watch.end_offsets(partitions)
+            empty = [ends.get(tp, 0) == 0 for tp in partitions]
+            if any(empty) if written else all(empty):
+                lost = True
+                self._written.difference_update(written)
+        return lost
+
+
+def _client_options(options: dict[str, object]) -> dict[str, object]:
+    return {"bootstrap_servers": options["bootstrap_servers"], "client_id": f"{options['client_id']}-watch"}
 
 
 async def log_is_empty(bootstrap_servers: str, topics: list[str]) -> bool:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -77,6 +78,7 @@ class OutboxRelay:
         poll_interval: float = 0.1,
         idle_interval: float = 2.0,
         linger: float = 0.005,
+        watch_interval: float = 5.0,
     ) -> None:
         self._engine = engine
         self._publisher = publisher
@@ -85,6 +87,9 @@ class OutboxRelay:
         self._poll_interval = poll_interval
         self._idle_interval = idle_interval
         self._linger = linger
+        self._watch_interval = watch_interval
+        self._topics: set[str] = set()
+        """The topics this relay has published to (watched for a lost log)."""
         self._committed = asyncio.Event()
 
     def wake(self) -> None:
@@ -126,6 +131,7 @@ class OutboxRelay:
         if not batch.records:
             return 0
         await self._publisher.publish(batch.records)
+        self._topics.update(record.topic for record in batch.records)
         failpoints.reached("outbox.after-publish")  # the crash this module's docstring describes
         await conn.execute(
             text("UPDATE event_store SET published_at = now() WHERE global_position = ANY(:p)"),
@@ -137,10 +143,12 @@ class OutboxRelay:
         """Republish the whole store when the broker has lost its log; return how many rows.
 
         The embedded broker keeps topics in memory, so after it restarts the event
-        stores are the only copy of the history. When rows were published but every
-        partition of their topics is empty again, they are marked unpublished and go
-        out again in order; consumers dedupe what they had already applied. A real
-        Kafka log never returns to offset 0, so this does nothing in production.
+        stores are the only copy of the history. When rows were published but the
+        broker's log of their topics is gone (``log_is_empty``: at start, every partition
+        is empty; while running, a partition this process wrote to is empty again), they
+        are marked unpublished and go out again in order; consumers dedupe what they had
+        already applied. A real Kafka log never returns to offset 0, so this does nothing
+        in production.
         """
         async with self._engine.connect() as conn:
             types = (
@@ -150,18 +158,38 @@ class OutboxRelay:
             ).all()
             await conn.commit()
             topics = sorted({model.topic() for t in types if (model := model_for(t)) is not None})
-            if not topics or not await log_is_empty(topics):
-                return 0
+        self._topics.update(topics)
+        if not topics or not await log_is_empty(topics):
+            return 0
+        return await self._republish_all()
+
+    async def _replay_if_log_lost(self, log_was_lost: Callable[[list[str]], Awaitable[bool]]) -> int:
+        """While running: republish the store if a partition this relay wrote to is empty again."""
+        if not self._topics or not await log_was_lost(sorted(self._topics)):
+            return 0
+        return await self._republish_all()
+
+    async def _republish_all(self) -> int:
+        async with self._engine.begin() as conn:
             result = await conn.execute(
                 text("UPDATE event_store SET published_at = NULL WHERE published_at IS NOT NULL")
             )
-            await conn.commit()
         log.warning("the broker lost its log; republishing %d events", result.rowcount)
         return int(result.rowcount)
 
-    async def run(self, log_is_empty: Callable[[list[str]], Awaitable[bool]] | None = None) -> None:
-        """Relay for ever, publishing as events commit; survive broker and database outages."""
+    async def run(
+        self,
+        log_is_empty: Callable[[list[str]], Awaitable[bool]] | None = None,
+        log_was_lost: Callable[[list[str]], Awaitable[bool]] | None = None,
+    ) -> None:
+        """Relay for ever, publishing as events commit; survive broker and database outages.
+
+        ``log_is_empty`` is asked once at start (:meth:`replay_if_broker_forgot`), and
+        ``log_was_lost`` (a partition this process wrote to is empty again: the broker
+        restarted) every ``watch_interval`` seconds and after each broker error, whether to
+        republish the store."""
         replay_checked = log_is_empty is None
+        watched = time.monotonic()
         while True:
             # cleared before looking, so a commit while this pass runs wakes the next one
             self._committed.clear()
@@ -169,6 +197,9 @@ class OutboxRelay:
                 if not replay_checked and log_is_empty is not None:
                     await self.replay_if_broker_forgot(log_is_empty)
                     replay_checked = True
+                if log_was_lost is not None and time.monotonic() - watched >= self._watch_interval:
+                    watched = time.monotonic()
+                    await self._replay_if_log_lost(log_was_lost)
                 await self.publish_pending()
                 async with self._engine.connect() as conn:
                     pending = int(
@@ -183,6 +214,7 @@ class OutboxRelay:
                     raise  # an error while a cancellation unwinds is no reason to go on
                 if isinstance(exc, KafkaError | OSError | OperationalError):
                     log.warning("outbox relay cannot publish yet (%s); retrying", type(exc).__name__)
+                    watched = 0.0  # the broker may come back without its log: look first
                 else:
                     log.exception("outbox relay failed; retrying")
                 await asyncio.sleep(1.0)

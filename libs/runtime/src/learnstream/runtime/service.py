@@ -229,7 +229,9 @@ def create_app(
         for hook in runtime.on_startup:
             await hook()
         relay = functools.partial(
-            runtime.relay.run, functools.partial(log_is_empty, settings.kafka_bootstrap_servers)
+            runtime.relay.run,
+            functools.partial(log_is_empty, settings.kafka_bootstrap_servers),
+            runtime.publisher.log_was_lost,
         )
         tasks = [asyncio.create_task(_run_forever("outbox-relay", relay), name="outbox-relay")]
         for job in runtime.background:
