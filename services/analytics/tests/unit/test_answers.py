@@ -87,6 +87,19 @@ async def test_a_caller_that_goes_away_does_not_cancel_the_others_answer() -> No
         await first
 
 
+async def test_when_every_caller_has_gone_the_computation_is_cancelled_and_not_kept() -> None:
+    gate = asyncio.Event()
+    answers, report = Answers(max_age=30, clock=Clock()), Counting(gate)
+    callers = [asyncio.create_task(answers.get("k", "f", report, moving=True)) for _ in range(2)]
+    await asyncio.sleep(0)
+    for caller in callers:
+        caller.cancel()
+    await asyncio.gather(*callers, return_exceptions=True)
+    await asyncio.sleep(0)
+    gate.set()
+    assert await answers.get("k", "f", report, moving=True) == {"call": 2}  # computed again
+
+
 async def test_a_failure_is_not_kept() -> None:
     answers = Answers(max_age=30, clock=Clock())
     calls = 0

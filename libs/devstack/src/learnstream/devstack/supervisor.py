@@ -291,6 +291,8 @@ class Stack:
             data_dir=self.data_dir / "redis",
         )
         self.servers: list[ChildServer] = [self.postgres, self.broker, self.redis]
+        self.stopping = False
+        """Set once the stack stops: a server exiting then is not restarted."""
         self.services: list[ServiceProcess] = []
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -382,6 +384,7 @@ class Stack:
         raise TimeoutError(f"the gateway's /health is not ok: {last}")
 
     async def stop(self) -> None:
+        self.stopping = True
         console.print("\n[bold]Stopping…[/]")
         await asyncio.gather(*(service.stop() for service in self.services))
         for task in self._tasks:
@@ -407,6 +410,8 @@ class Stack:
             done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             for task in pending:
                 task.cancel()
+            if self.stopping:
+                return waits[done.pop()].name
             for finished in done:
                 server = waits[finished]
                 now = time.monotonic()
@@ -416,16 +421,28 @@ class Stack:
                     return server.name
                 console.print(f"[red]{server.name} exited with code {finished.result()}; restarting it[/]")
                 await asyncio.sleep(1.0)
+                if self.stopping:
+                    return server.name
                 try:
                     await server.start()
-                    if server is self.broker:
-                        made = await ensure_topics(self.broker.bootstrap_servers, all_topics(), partitions=12)
-                        console.print(f"  [green]✓[/] kafka is back; {len(made)} topics created again")
-                    else:
-                        console.print(f"  [green]✓[/] {server.name} is back")
-                except Exception as exc:  # counted as another crash on the next turn
+                except Exception as exc:  # its process is gone: the next turn counts another crash
                     console.print(f"[red]{server.name} did not come back: {exc}[/]")
+                    continue
                 self._remember_children()
+                if server is self.broker:
+                    await self._topics_again()
+                console.print(f"  [green]✓[/] {server.name} is back")
+
+    async def _topics_again(self) -> None:
+        """Create the topics a restarted broker lost, retrying while it settles."""
+        for attempt in range(10):
+            try:
+                made = await ensure_topics(self.broker.bootstrap_servers, all_topics(), partitions=12)
+                console.print(f"  [green]✓[/] {len(made)} topics created again")
+                return
+            except Exception as exc:
+                console.print(f"[yellow]topics not created yet ({type(exc).__name__}); retrying[/]")
+                await asyncio.sleep(min(2.0**attempt, 10.0))
 
 
 async def seed_demo_once(stack: Stack, learners: int) -> None:
@@ -478,6 +495,10 @@ async def run(data_dir: Path, port_offset: int = 0, demo_learners: int = 0) -> i
         if crashed.done():
             console.print(f"[red]{crashed.result()} keeps stopping; shutting down.[/]")
             return 1
+        # stopping: the servers' exits from here on are ours, not crashes to restart
+        crashed.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await crashed
         return 0
     except Exception as exc:
         console.print(f"[red]Could not start Learnstream: {exc}[/]")

@@ -42,7 +42,9 @@ class KafkaPublisher:
             "request_timeout_ms": 15_000,
         }
         self._producer: AIOKafkaProducer | None = None
-        self._written: set[TopicPartition] = set()
+        self._written: dict[TopicPartition, int] = {}
+        """Per partition written to: the lowest offset of the latest write (a log that ends
+        at or before it has lost that write)."""
         self._watch: AIOKafkaConsumer | None = None
 
     async def start(self) -> None:
@@ -68,34 +70,46 @@ class KafkaPublisher:
             )
             for record in records
         ]
+        first: dict[TopicPartition, int] = {}
         for sent in await asyncio.gather(*futures):
-            self._written.add(TopicPartition(sent.topic, sent.partition))
+            tp = TopicPartition(sent.topic, sent.partition)
+            first[tp] = min(first.get(tp, sent.offset), sent.offset)
+        for tp, offset in first.items():
+            self._written[tp] = max(self._written.get(tp, offset), offset)
 
     async def log_was_lost(self, topics: Iterable[str]) -> bool:
         """Whether the broker lost its log of ``topics`` (the embedded broker keeps topics in
-        memory, so a restart empties them): a partition this producer wrote to is empty
-        again, or, for a topic it has not written to since it started, every partition is
-        empty or the topic is gone. Forgets what it wrote to those topics when it says so,
-        so one loss is reported once."""
+        memory, so a restart empties them): a partition this producer wrote to now ends at
+        or before the first offset of its latest write there, or, for a topic it has not
+        written to since it started, the topic is gone or every partition is empty. (The
+        first offset, not the last: Tansu reports the end of a partition whose last write
+        was a batch of several records as the batch's first offset plus one.) Forgets what
+        it wrote to those topics when it says so, so one loss is reported once."""
         if self._watch is None:
             self._watch = AIOKafkaConsumer(**_client_options(self._options), enable_auto_commit=False)
             await self._watch.start()
         watch = self._watch
-        await watch.topics()  # fresh metadata: a topic the broker lost is not in it
+        known = await watch.topics()  # from fresh metadata: a topic the broker lost is not in it
         lost = False
         for topic in set(topics):
-            written = [tp for tp in self._written if tp.topic == topic]
-            partitions = written or [
+            if topic not in known:
+                lost = True
+                continue
+            written = {tp: offset for tp, offset in self._written.items() if tp.topic == topic}
+            partitions = list(written) or [
                 TopicPartition(topic, p) for p in sorted(watch.partitions_for_topic(topic) or ())
             ]
             if not partitions:
-                lost = True
                 continue
             ends = await watch.end_offsets(partitions)
-            empty = [ends.get(tp, 0) == 0 for tp in partitions]
-            if any(empty) if written else all(empty):
+            if (
+                any(ends.get(tp, 0) <= offset for tp, offset in written.items())
+                if written
+                else all(ends.get(tp, 0) == 0 for tp in partitions)
+            ):
                 lost = True
-                self._written.difference_update(written)
+                for tp in written:
+                    del self._written[tp]
         return lost
 
 

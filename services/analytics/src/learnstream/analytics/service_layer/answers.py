@@ -14,8 +14,9 @@ Without any write, an answer about *now* still moves with the clock (a learner's
 quiet, the end of the window), so it is used for at most ``max_age`` seconds; an answer about
 a given instant (``now=``) as long as the fingerprint holds. ``Cache-Control: no-cache`` on
 a request computes afresh. Requests for the same answer while it is being computed wait
-for that one computation instead of starting their own. Each analytics process keeps its
-own answers; the fingerprint lives in ClickHouse, so replicas stay exact.
+for that one computation instead of starting their own; when every caller has gone, the
+computation is cancelled. Each analytics process keeps its own answers; the fingerprint
+lives in ClickHouse, so replicas stay exact.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class _Kept:
     started: float
     moving: bool
     answer: asyncio.Task[Any]
+    waiting: int = 0
 
 
 class Answers:
@@ -88,8 +90,17 @@ class Answers:
         else:
             self._kept.move_to_end(key)
         assert kept is not None
-        # a caller that goes away does not cancel the computation the others wait for
-        answer: Answer = await asyncio.shield(kept.answer)
+        # a caller that goes away does not cancel the computation others wait for; when the
+        # last one goes (the gateway's page deadline), it stops at its next query
+        kept.waiting += 1
+        try:
+            answer: Answer = await asyncio.shield(kept.answer)
+        except asyncio.CancelledError:
+            kept.waiting -= 1
+            if not kept.waiting and not kept.answer.done():
+                kept.answer.cancel()
+            raise
+        kept.waiting -= 1
         return answer
 
     def _settled(self, key: Hashable) -> Callable[[asyncio.Task[Any]], None]:

@@ -176,15 +176,21 @@ class ReportsBase:
 
     async def fingerprint(self, course_id: UUID) -> tuple[int, ...]:
         """What every report about the course is computed from, in figures that change with any
-        write that can change a report: the number of its catalog rows (course, outline,
-        quizzes: first), the newest version and number of its read-model rows, and the number
-        of people rows and of erasures in all. Answers are kept while it holds (:mod:`.answers`)."""
+        write that can change a report: a checksum of the event ids in its catalog rows
+        (course, outline, quizzes: first), the newest version and number of its read-model
+        rows, and checksums of the event ids of all people rows and erasures. A checksum is
+        the wrapping sum of a 64-bit hash of each row's event id, so a row written changes it
+        and a duplicate merged away cannot cancel a write the way counts could. Answers are
+        kept while it holds (:mod:`.answers`)."""
         rows = await self._rows(
-            "SELECT (SELECT count() FROM {db}.courses WHERE course_id = {c:UUID})"
-            " + (SELECT count() FROM {db}.outline WHERE course_id = {c:UUID})"
-            " + (SELECT count() FROM {db}.quizzes WHERE course_id = {c:UUID}),"
+            "SELECT (SELECT sum(cityHash64(event_id)) FROM {db}.courses WHERE course_id = {c:UUID})"
+            " + (SELECT sum(cityHash64(structure_event_id, lesson_id)) FROM {db}.outline"
+            " WHERE course_id = {c:UUID})"
+            " + (SELECT sum(cityHash64(structure_event_id, quiz_id)) FROM {db}.quizzes"
+            " WHERE course_id = {c:UUID}),"
             f" (SELECT (max(version), count()) FROM {{db}}.{LEARNER_MODEL} WHERE course_id = {{c:UUID}}),"
-            " (SELECT count() FROM {db}.users), (SELECT count() FROM {db}.erasures)",
+            " (SELECT sum(cityHash64(event_id)) FROM {db}.users),"
+            " (SELECT sum(cityHash64(event_id)) FROM {db}.erasures)",
             c=course_id,
         )
         catalog, (version, learners), people, erasures = rows[0]
