@@ -119,9 +119,13 @@ class Platform:
 
     async def token(self, role: str, name: str | None = None) -> str:
         email = f"{name or role}-{uuid.uuid4().hex[:10]}@faults.test"
-        answer = await self.http.post("/api/auth/dev-token", json={"email": email, "role": role})
-        answer.raise_for_status()
-        return str(answer.json()["accessToken"])
+        deadline = time.monotonic() + 60
+        while True:  # 503 while a store is down: a client tries again
+            answer = await self.http.post("/api/auth/dev-token", json={"email": email, "role": role})
+            if answer.status_code != 503 or time.monotonic() > deadline:
+                answer.raise_for_status()
+                return str(answer.json()["accessToken"])
+            await asyncio.sleep(0.5)
 
     async def call(self, method: str, path: str, token: str, **kwargs: Any) -> httpx.Response:
         """A request, retried while the gateway says a context is briefly unavailable (503)."""

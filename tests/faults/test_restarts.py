@@ -11,6 +11,8 @@ counted twice.
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 from .conftest import Platform, report
@@ -43,3 +45,23 @@ async def test_a_broker_restart_loses_nothing_and_counts_nothing_twice(platform:
     assert counts.counted() == counts.expected()
     assert counts.sent["CourseCompleted"] == LEARNERS
     assert len(on_topics) == stored
+
+
+async def test_a_postgresql_restart_loses_nothing_and_counts_nothing_twice(platform: Platform) -> None:
+    """PostgreSQL stops (a fast shutdown: every connection of every service is cut) and the
+    supervisor starts it again; requests in between are answered 503 and retried by the
+    client, consumers wait for their store and take up again where they had committed."""
+    course = await platform.course()
+    stopped: list[int] = []
+
+    async def stop_postgres() -> None:
+        postgres = platform.server("postgres")
+        postgres.send_signal(signal.SIGINT)  # fast shutdown (SIGTERM would wait for every client)
+        stopped.append(postgres.pid)
+
+    await platform.stream(course, LEARNERS, fault=stop_postgres)
+    await platform.server_restarted("postgres", stopped[0])
+    counts = await platform.settled(course)
+    report("PostgreSQL stopped (fast shutdown) and started again after 40 % of the requests", counts)
+    assert counts.counted() == counts.expected()
+    assert counts.sent["CourseCompleted"] == LEARNERS

@@ -167,3 +167,20 @@ async def test_a_request_span_continues_the_callers_trace_under_its_route_templa
         REGISTRY.get_sample_value("learnstream_http_request_seconds_count", {**labels, "route": "/health"})
         == 1
     )
+
+
+async def test_an_unreachable_store_is_a_503_that_does_not_escape_to_the_server() -> None:
+    """Answered by a handler of its own, not the catch-all: the catch-all's exception goes on
+    to the server, which then closes the connection (a client reusing it sees it drop)."""
+    application = FastAPI()
+    install_problem_handlers(application)
+
+    @application.get("/store")
+    async def store() -> None:
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    transport = httpx.ASGITransport(app=application, raise_app_exceptions=True)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        answer = await http.get("/store")
+    assert answer.status_code == 503
+    assert answer.headers["retry-after"] == "2"

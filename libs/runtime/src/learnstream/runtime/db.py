@@ -159,10 +159,14 @@ async def ensure_database(url: str) -> bool:
 _TRANSIENT_SQLSTATES = {"40001", "40P01", "57P01", "57P03", "08000", "08003", "08006", "53300"}
 
 
+_TRANSIENT = (OperationalError, InterfaceError, PoolTimeout, ConnectionError, TimeoutError, OSError)
+STORE_ERRORS: tuple[type[Exception], ...] = (*_TRANSIENT, DBAPIError)
+"""The exceptions a store raises: :func:`is_transient` and :func:`is_unstorable_text` sort them."""
+
+
 def is_transient(error: BaseException) -> bool:
     """Whether ``error`` says the store is (briefly) unusable or busy, rather than the work bad."""
-    transient = (OperationalError, InterfaceError, PoolTimeout, ConnectionError, TimeoutError, OSError)
-    if isinstance(error, transient):
+    if isinstance(error, _TRANSIENT):
         return True
     if isinstance(error, DBAPIError):
         if error.connection_invalidated:

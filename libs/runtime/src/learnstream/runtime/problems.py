@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from learnstream.runtime.db import is_transient, is_unstorable_text
+from learnstream.runtime.db import STORE_ERRORS, is_transient, is_unstorable_text
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,6 @@ def install_problem_handlers(app: FastAPI) -> None:
             instance=request.url.path,
         )
 
-    @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         if is_unstorable_text(exc):
             # a NUL character anywhere in the request's text: the request is at fault, not us
@@ -122,3 +121,10 @@ def install_problem_handlers(app: FastAPI) -> None:
             "The server failed to handle this request; it has been logged.",
             instance=request.url.path,
         )
+
+    # The store's errors get handlers of their own: Starlette re-raises an exception that only
+    # the catch-all ``Exception`` handler answered, and uvicorn then closes the connection
+    # after the answer, so a client reusing it (the gateway's pool, a browser) sees it drop
+    # instead of reading the 503 (seen while PostgreSQL restarted under load).
+    for store_error in (*STORE_ERRORS, Exception):
+        app.add_exception_handler(store_error, unexpected)
