@@ -32,7 +32,8 @@ from learnstream.devstack.harness import EmbeddedStack
 from learnstream.devstack.supervisor import ANALYST_PORT, KAFKA_PORT, POSTGRES_PORT
 from learnstream.events import KafkaRecord, topic_name
 
-OFFSET = 4000
+OFFSET = int(os.environ.get("LEARNSTREAM_FAULTS_PORT_OFFSET", "4000"))
+"""Ports of the suite's stack: the usual ones plus 4,000 (another value runs two suites at once)."""
 KAFKA = f"127.0.0.1:{KAFKA_PORT + OFFSET}"
 STACK_ENV = {
     # the suite's few users send far more than a person would
