@@ -10,4 +10,6 @@ CREATE DATABASE learnstream_chat;
 CREATE DATABASE learnstream_achievements;
 CREATE DATABASE learnstream_analytics;
 CREATE DATABASE learnstream_exports;
+-- the key vault: per-learner keys of personal fields in events, shared by the services
+CREATE DATABASE learnstream_vault;
 CREATE DATABASE learnstream_gateway;

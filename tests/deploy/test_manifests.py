@@ -62,6 +62,7 @@ COMMON_ENV = {
     "LEARNSTREAM_KAFKA_BOOTSTRAP_SERVERS",
     "LEARNSTREAM_KAFKA_IDEMPOTENT_PRODUCER",
     "LEARNSTREAM_DATABASE_URL",
+    "LEARNSTREAM_VAULT_URL",
     "LEARNSTREAM_SERVICE_TOKEN",
     "LEARNSTREAM_LOG_FORMAT",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -90,6 +91,7 @@ EXTRA_ENV: dict[str, set[str]] = {
 # Kubernetes they must come from a Secret, never a ConfigMap or a literal.
 SECRET_ENV = {
     "LEARNSTREAM_DATABASE_URL",
+    "LEARNSTREAM_VAULT_URL",
     "LEARNSTREAM_SERVICE_TOKEN",
     "LEARNSTREAM_JWT_SECRET",
     "LEARNSTREAM_REDIS_URL",
@@ -107,7 +109,8 @@ COMPOSE_REQUIRED_SECRETS = (
     "LEARNSTREAM_JWT_SECRET",
     "LEARNSTREAM_EXPORT_SIGNING_KEY",
 )
-DATABASES = {f"learnstream_{s}" for s in SERVICES}
+DATABASES = {f"learnstream_{s}" for s in SERVICES} | {"learnstream_vault"}
+"""A database per service, and the key vault they share."""
 
 # Kubernetes versions the built-in objects are validated against: the oldest
 # we support and the newest kubernetes-validate ships.
@@ -1007,7 +1010,7 @@ def test_k8s_environment_sources(service: str) -> None:
     docs = rendered(K8S_BASE)
     env = k8s_env(docs, service)
     data = config_map(docs)
-    allowed_secrets = {"learnstream-secrets", f"learnstream-{service}-db"}
+    allowed_secrets = {"learnstream-secrets", f"learnstream-{service}-db", "learnstream-vault-db"}
     for name, entry in env.items():
         source = entry.get("valueFrom", {})
         if name in SECRET_ENV:

@@ -114,6 +114,7 @@ async def test_the_dev_token_makes_demo_accounts(gateway: tuple[httpx.AsyncClien
 async def test_outside_dev_mode_the_dev_token_route_does_not_exist() -> None:
     settings = Settings(
         env="prod",
+        vault_url="postgresql+asyncpg://nobody@127.0.0.1:1/learnstream_vault",
         service_token="a-real-service-token-for-this-test",
         jwt_secret="a-real-jwt-secret-for-this-test-0123456789",
     )

@@ -55,6 +55,8 @@ KAFKA_PORT = 9092
 REDIS_PORT = 56379
 ANALYST_PORT = 8123
 """The analytics service's read-only ClickHouse-compatible endpoint for analysts."""
+VAULT_DATABASE = "learnstream_vault"
+"""The key vault's database: per-person keys of personal fields, shared by the services."""
 MAX_BACKOFF = 30.0
 SERVER_RESTARTS = 5
 """An embedded server restarted more often than this within ``STABLE_AFTER`` stops the stack."""
@@ -118,6 +120,7 @@ def service_env(
             "LEARNSTREAM_HTTP_HOST": HOST,
             "LEARNSTREAM_HTTP_PORT": str(ports[name]),
             "LEARNSTREAM_DATABASE_URL": postgres.url(f"learnstream_{name}"),
+            "LEARNSTREAM_VAULT_URL": postgres.url(VAULT_DATABASE),
             "LEARNSTREAM_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
             "LEARNSTREAM_KAFKA_IDEMPOTENT_PRODUCER": "false",
             "LEARNSTREAM_REDIS_URL": redis.url,
@@ -320,10 +323,11 @@ class Stack:
         self.check_ports()
         console.print("[bold]Starting the embedded servers…[/]")
         await asyncio.gather(*(self._start_server(server) for server in self.servers))
+        databases = {name: f"learnstream_{name}" for name in SERVICES} | {"vault": VAULT_DATABASE}
         created = await asyncio.gather(
-            *(ensure_database(self.postgres.url(f"learnstream_{name}")) for name in SERVICES)
+            *(ensure_database(self.postgres.url(database)) for database in databases.values())
         )
-        new = [name for name, made in zip(SERVICES, created, strict=True) if made]
+        new = [name for name, made in zip(databases, created, strict=True) if made]
         console.print(f"  [green]✓[/] databases ready{' (created ' + ', '.join(new) + ')' if new else ''}")
         made = await ensure_topics(self.broker.bootstrap_servers, all_topics(), partitions=12)
         console.print(f"  [green]✓[/] {len(all_topics())} topics ready ({len(made)} created now)")

@@ -18,6 +18,15 @@ TOPIC_PREFIX = "learnstream"
 CONTEXTS = ("identity", "catalog", "progress", "chat", "achievements", "exports")
 
 
+PII: dict[str, Any] = {"x-pii": True}
+"""``json_schema_extra`` of a personal field: one that identifies or quotes a person.
+
+Services seal such fields with the person's key before an event leaves them and consumers
+reveal them (``learnstream.runtime.vault``); erasure shreds the key, so every stored copy
+becomes unreadable. On the bus the value is ``pii:v1:…`` unless the deployment runs without
+a key vault."""
+
+
 def utc_now() -> datetime:
     """The current time in UTC, truncated to milliseconds as the catalog requires."""
     now = datetime.now(UTC)

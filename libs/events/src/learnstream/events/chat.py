@@ -13,7 +13,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from learnstream.events.base import DomainEvent
+from learnstream.events.base import PII, DomainEvent
 
 
 class ChatEvent(DomainEvent):
@@ -44,7 +44,11 @@ class ChatMessageSent(ChatEvent):
     )
     text: str = Field(
         min_length=1,
-        description="The question as the learner wrote it; analytics derives topics from it.",
+        description=(
+            "The question as the learner wrote it; analytics derives topics from it."
+            " Personal: sealed on the bus."
+        ),
+        json_schema_extra=PII,
         examples=["Why does my for loop skip the last item?"],
     )
 
@@ -57,7 +61,11 @@ class AssistantReplied(ChatEvent):
     reply_to_message_id: UUID = Field(description="The learner's message it answers.")
     course_id: UUID = Field(description="The course the conversation is about.")
     text: str = Field(
-        description="The reply as shown to the learner; chat-history exports include it.",
+        description=(
+            "The reply as shown to the learner; chat-history exports include it."
+            " Personal (it may quote the question): sealed on the bus."
+        ),
+        json_schema_extra=PII,
         examples=["`range(n)` stops before n, so use `range(n + 1)` to include it."],
     )
     model: str = Field(
@@ -89,7 +97,12 @@ class ChatSessionRenamed(ChatEvent):
     """A learner gave a conversation a new title."""
 
     session_id: UUID = Field(description="The conversation.")
-    title: str = Field(min_length=1, description="The new title.", examples=["Loop syntax help"])
+    title: str = Field(
+        min_length=1,
+        description="The new title. Personal: sealed on the bus.",
+        examples=["Loop syntax help"],
+        json_schema_extra=PII,
+    )
 
 
 class ChatSessionDeleted(ChatEvent):

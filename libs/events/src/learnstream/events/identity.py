@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from learnstream.events.base import DomainEvent
+from learnstream.events.base import PII, DomainEvent
 
 Role = Literal["student", "instructor", "admin"]
 
@@ -26,7 +26,9 @@ class UserRegistered(IdentityEvent):
 
     role: Role = Field(description="The user's role.", examples=["student"])
     display_name: str = Field(
-        description="Name shown to instructors and on leaderboards.", examples=["Ada Lovelace"]
+        description="Name shown to instructors and on leaderboards. Personal: sealed on the bus.",
+        examples=["Ada Lovelace"],
+        json_schema_extra=PII,
     )
     timezone: str = Field(
         description="IANA time zone; streaks and local-time achievements use it.",
@@ -37,7 +39,11 @@ class UserRegistered(IdentityEvent):
 class UserProfileChanged(IdentityEvent):
     """A user changed their profile; only the changed fields are set."""
 
-    display_name: str | None = Field(default=None, description="The new display name, if changed.")
+    display_name: str | None = Field(
+        default=None,
+        description="The new display name, if changed. Personal: sealed on the bus.",
+        json_schema_extra=PII,
+    )
     timezone: str | None = Field(default=None, description="The new IANA time zone, if changed.")
     role: Role | None = Field(default=None, description="The new role, if an admin changed it.")
 

@@ -27,7 +27,7 @@ import asyncio
 import enum
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NoReturn, TypeVar
 
 from faststream import AckPolicy
@@ -48,9 +48,11 @@ from learnstream.events import (
     dlq_topic_name,
 )
 from learnstream.events.codec import headers_to_dict
+from learnstream.events.identity import LearnerErasureRequested
 from learnstream.events.registry import EVENT_TYPES
 from learnstream.runtime.bus import RecordPublisher
 from learnstream.runtime.db import is_transient
+from learnstream.runtime.vault import KeyVault
 
 log = logging.getLogger(__name__)
 
@@ -198,8 +200,10 @@ class EventConsumer:
         exactly_once: bool = True,
         from_start: bool = True,
         max_batch: int = 200,
+        vault: KeyVault | None = None,
     ) -> None:
         self.name = name
+        self.vault = vault
         self.exactly_once = exactly_once
         self.from_start = from_start
         self._sessions = sessions
@@ -265,6 +269,13 @@ class EventConsumer:
                 outcomes[index] = self._count(delivery, Outcome.IGNORED)
                 continue
             pending.append((index, _Pending(handler, envelope, delivery)))
+        if self.vault is not None and pending:
+            try:
+                pending = await self._revealed(self.vault, pending)
+            except Exception as exc:
+                if is_transient(exc):
+                    await self._wait_for_store(exc, 1)
+                raise
         if len(pending) > 1:
             try:
                 applied = await self._apply_together([item for _, item in pending])
@@ -288,6 +299,24 @@ class EventConsumer:
         for index, item in pending:
             outcomes[index] = await self._apply_with_retries(item)
         return [outcome for outcome in outcomes if outcome is not None]
+
+    @staticmethod
+    async def _revealed(vault: KeyVault, pending: list[tuple[int, _Pending]]) -> list[tuple[int, _Pending]]:
+        """The batch with personal fields in clear; an erasure announced in it first drops the
+        person's cached key, so nothing after it in the batch is opened with that key."""
+        for _, item in pending:
+            if isinstance(item.envelope.event, LearnerErasureRequested):
+                vault.forget(str(item.envelope.event.user_id))
+        events = await vault.reveal([item.envelope.event for _, item in pending])
+        return [
+            (
+                index,
+                item
+                if event is item.envelope.event
+                else replace(item, envelope=replace(item.envelope, event=event)),
+            )
+            for (index, item), event in zip(pending, events, strict=True)
+        ]
 
     async def _apply_with_retries(self, item: _Pending) -> Outcome:
         attempt = 0

@@ -7,7 +7,9 @@ fires and :class:`ConcurrencyError` tells the caller to reload and retry.
 
 Projections (the read models a service serves itself) run inside the same
 transaction as the append, so a read model never disagrees with its events. The
-same rows are the outbox the relay publishes from.
+same rows are the outbox the relay publishes from, so personal fields are sealed
+(``learnstream.runtime.vault``) before they are stored: projections see them in clear,
+the stored rows and everything published from them do not.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from learnstream.events import DomainEvent
 from learnstream.events.registry import rehydrate
+from learnstream.runtime.vault import KeyVault
 
 
 class ConcurrencyError(Exception):
@@ -65,8 +68,10 @@ def current_trace_metadata() -> dict[str, str]:
 class EventStore:
     """Appends and loads streams in a service's own PostgreSQL database."""
 
-    def __init__(self, projectors: Sequence[Projector] = ()) -> None:
+    def __init__(self, projectors: Sequence[Projector] = (), *, vault: KeyVault | None = None) -> None:
         self._projectors = list(projectors)
+        self.vault = vault
+        """Seals personal fields before they are stored (and so before they are published)."""
         self._committed: list[Callable[[], None]] = []
 
     def add_projector(self, projector: Projector) -> None:
@@ -117,6 +122,7 @@ class EventStore:
         if actual != expected_version:
             raise ConcurrencyError(stream_id, expected_version, actual)
         meta = {**current_trace_metadata(), **(metadata or {})}
+        datas = await self.vault.seal(events) if self.vault else [event.to_json_data() for event in events]
         rows = [
             {
                 "event_id": str(event.event_id),
@@ -124,11 +130,11 @@ class EventStore:
                 "version": expected_version + offset,
                 "event_type": event.ce_type(),
                 "schema_version": event.version,
-                "data": event.to_json_data(),
+                "data": data,
                 "metadata": meta,
                 "occurred_at": event.occurred_at.isoformat(),
             }
-            for offset, event in enumerate(events, start=1)
+            for offset, (event, data) in enumerate(zip(events, datas, strict=True), start=1)
         ]
         try:
             # one statement, no savepoints: PostgreSQL's per-backend subtransaction cache
@@ -166,7 +172,7 @@ class EventStore:
         self, session: AsyncSession, stream_id: str, *, after_version: int = 0
     ) -> list[StoredEvent]:
         """The stream's events after ``after_version``, oldest first."""
-        rows = await session.execute(
+        result = await session.execute(
             text(
                 "SELECT global_position, stream_version, event_type, data, metadata, recorded_at"
                 " FROM event_store WHERE stream_id = :s AND stream_version > :v"
@@ -174,16 +180,20 @@ class EventStore:
             ),
             {"s": stream_id, "v": after_version},
         )
+        rows = list(result)
+        events = [rehydrate(event_type, data) for _, _, event_type, data, _, _ in rows]
+        if self.vault is not None:
+            events = await self.vault.reveal(events)
         return [
             StoredEvent(
                 global_position=position,
                 stream_id=stream_id,
                 stream_version=version,
-                event=rehydrate(event_type, data),
+                event=event,
                 metadata=metadata,
                 recorded_at=recorded_at,
             )
-            for position, version, event_type, data, metadata, recorded_at in rows
+            for (position, version, _, _, metadata, recorded_at), event in zip(rows, events, strict=True)
         ]
 
 

@@ -7,6 +7,8 @@ harmless (ClickHouse keeps one row per event id). For every batch the broker han
 over (at most ``max_records`` messages, waiting at most ``max_wait_ms``):
 
 1. decode each CloudEvent; one that cannot be read is parked in ``<topic>.dlq``;
+   reveal its personal fields (``learnstream.runtime.vault``), in the event and in the
+   JSON handed to the sink, so the store holds clear text that erasure deletes;
 2. write the rest to the sink in one call; while the sink is unreachable, wait and
    retry for as long as it takes (nothing is committed meanwhile, so nothing is
    lost and the backlog is read afterwards);
@@ -21,10 +23,11 @@ sink, from the broker's high watermarks and the last fetch of each partition.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,8 +38,9 @@ from faststream.kafka.fastapi import KafkaMessage as FastAPIKafkaMessage
 from faststream.kafka.fastapi import KafkaRouter
 from prometheus_client import Counter, Gauge, Histogram
 
-from learnstream.events import Envelope, EventDecodeError, decode
+from learnstream.events import DomainEvent, Envelope, EventDecodeError, decode
 from learnstream.events.codec import headers_to_dict
+from learnstream.events.identity import LearnerErasureRequested
 from learnstream.events.registry import EVENT_TYPES
 from learnstream.runtime.bus import RecordPublisher
 from learnstream.runtime.consumer import (
@@ -46,6 +50,7 @@ from learnstream.runtime.consumer import (
     describe_error,
     raw_values,
 )
+from learnstream.runtime.vault import KeyVault, personal_fields
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +111,10 @@ class BatchProjection:
         max_attempts: int = 5,
         backoff_seconds: float = 0.2,
         max_backoff_seconds: float = 5.0,
+        vault: KeyVault | None = None,
     ) -> None:
         self.name = name
+        self.vault = vault
         self.topics = list(topics)
         self._sink = sink
         self._dead_letters = dead_letters
@@ -119,6 +126,8 @@ class BatchProjection:
         self._backoff = backoff_seconds
         self._max_backoff = max_backoff_seconds
         self._partitions: dict[TopicPartition, _Partition] = {}
+        self._replays = 0
+        """How many replays began: a batch read before one does not move the positions."""
         self._subscriber: Any = None
         self._consumer: AIOKafkaConsumer | None = None
         self.lock = asyncio.Lock()
@@ -179,11 +188,18 @@ class BatchProjection:
                 await self._dead_letter([delivery], exc.reason, exc)
                 continue
             items.append(Projected(envelope, delivery))
+        if self.vault is not None and items:
+            items = await self._revealed(self.vault, items)
+        replays = self._replays
         async with self.lock:
             if items:
                 await self._write(items)
                 BATCH_SIZE.labels(self.name).observe(len(items))
-        # setdefault: a replay may have forgotten the partitions while this batch waited
+        if replays != self._replays:
+            # a replay began while this batch waited for the lock: the consumer reads from the
+            # first offsets again, and these later positions would make freshness claim the
+            # replay done before it has read anything
+            return
         for record in batch:
             tp = TopicPartition(record.topic, record.partition)
             state = self._partitions.setdefault(tp, _Partition(next_offset=record.offset))
@@ -194,6 +210,34 @@ class BatchProjection:
             event_time = item.envelope.event.occurred_at
             if state.last_event_time is None or event_time > state.last_event_time:
                 state.last_event_time = event_time
+
+    async def _revealed(self, vault: KeyVault, items: list[Projected]) -> list[Projected]:
+        """The batch with personal fields in clear, waiting for the vault while it is out of reach
+        (nothing is committed meanwhile)."""
+        for item in items:
+            if isinstance(item.envelope.event, LearnerErasureRequested):
+                vault.forget(str(item.envelope.event.user_id))
+        attempt = 0
+        while True:
+            try:
+                events = await vault.reveal([item.envelope.event for item in items])
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                delay = min(self._backoff * 2 ** min(attempt, 10), self._max_backoff)
+                attempt += 1
+                log.warning(
+                    "key vault unreachable, retrying in %.1fs: %s",
+                    delay,
+                    type(exc).__name__,
+                    extra={"projection": self.name},
+                )
+                await asyncio.sleep(delay)
+        return [
+            item if event is item.envelope.event else _with_event(item, event)
+            for item, event in zip(items, events, strict=True)
+        ]
 
     async def _write(self, items: Sequence[Projected]) -> None:
         attempt = 0
@@ -270,6 +314,7 @@ class BatchProjection:
             await consumer.commit(dict(beginnings))
             await consumer.seek_to_beginning(*assigned)
         self._partitions.clear()
+        self._replays += 1
         return [f"{tp.topic}/{tp.partition}" for tp in assigned]
 
     # -- freshness ---------------------------------------------------------------------------
@@ -325,3 +370,13 @@ class BatchProjection:
 
 
 __all__ = ["BatchProjection", "Freshness", "Projected", "Sink"]
+
+
+def _with_event(item: Projected, event: DomainEvent) -> Projected:
+    """``item`` carrying ``event`` (its personal fields revealed), in the envelope and the JSON."""
+    data = json.loads(item.delivery.value or b"{}")
+    for name in personal_fields(type(event)):
+        if name in data:
+            data[name] = getattr(event, name)
+    value = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    return Projected(replace(item.envelope, event=event), replace(item.delivery, value=value))

@@ -46,6 +46,7 @@ from learnstream.runtime.problems import install_problem_handlers
 from learnstream.runtime.projection import BatchProjection
 from learnstream.runtime.settings import ServiceSettings
 from learnstream.runtime.telemetry import configure_logging, configure_tracing, instrument_http
+from learnstream.runtime.vault import KeyVault
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,8 @@ class Runtime:
     consumer: EventConsumer
     router: KafkaRouter
     migrations: list[Migration]
+    vault: KeyVault | None = None
+    """Per-person keys of personal fields (None when the deployment runs without a vault)."""
     checks: dict[str, HealthCheck] = field(default_factory=dict)
     projections: list[BatchProjection] = field(default_factory=list)
     on_startup: list[Hook] = field(default_factory=list)
@@ -136,7 +139,8 @@ class Runtime:
             poll_interval=settings.outbox_poll_interval_seconds,
             idle_interval=settings.outbox_idle_poll_seconds,
         )
-        store = EventStore()
+        vault = KeyVault(create_engine(settings.vault_url, pool_size=2)) if settings.vault_url else None
+        store = EventStore(vault=vault)
         store.on_commit(relay.wake)
         return cls(
             settings=settings,
@@ -154,14 +158,20 @@ class Runtime:
                 max_attempts=settings.consumer_max_attempts,
                 backoff_seconds=settings.consumer_backoff_seconds,
                 max_batch=settings.consumer_batch_size,
+                vault=vault,
             ),
             router=router,
             migrations=migrations,
+            vault=vault,
         )
 
     async def check_database(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
+
+    async def check_vault(self) -> None:
+        if self.vault is not None:
+            await self.vault.check()
 
     async def check_background(self) -> None:
         """The relay and other background jobs are still running."""
@@ -225,6 +235,8 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await migrate(runtime.engine, runtime.migrations)
+        if runtime.vault is not None:
+            await runtime.vault.create()
         await runtime.publisher.start()
         for hook in runtime.on_startup:
             await hook()
@@ -257,6 +269,8 @@ def create_app(
                     log.exception("shutdown hook %s failed", getattr(hook, "__qualname__", hook))
             await runtime.publisher.stop()
             await runtime.engine.dispose()
+            if runtime.vault is not None:
+                await runtime.vault.close()
 
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
     app.state.runtime = runtime
@@ -314,6 +328,7 @@ async def run_checks(checks: dict[str, HealthCheck], timeout: float = 3.0) -> di
 async def default_health(runtime: Runtime) -> tuple[int, dict[str, Any]]:
     checks = {
         "database": runtime.check_database,
+        **({"vault": runtime.check_vault} if runtime.vault is not None else {}),
         "broker": runtime.check_broker,
         "background": runtime.check_background,
         **runtime.checks,

@@ -42,6 +42,15 @@ class ServiceSettings(BaseSettings):
         default="postgresql+asyncpg://postgres@127.0.0.1:55432/learnstream",
         description="SQLAlchemy URL of this service's own PostgreSQL database.",
     )
+    vault_url: str = Field(
+        default="",
+        description=(
+            "SQLAlchemy URL of the key vault's PostgreSQL database (per-person keys that seal"
+            " personal fields of events: learnstream.runtime.vault), shared by every service."
+            " Empty: events carry personal fields in clear (tests of one service); required"
+            " outside dev."
+        ),
+    )
     database_pool_size: int = Field(default=10, ge=1, description="Connections kept per process.")
     kafka_bootstrap_servers: str = Field(
         default="127.0.0.1:9092", description="Kafka bootstrap servers, comma separated."
@@ -108,5 +117,10 @@ class ServiceSettings(BaseSettings):
         if not self.is_dev and self.service_token.get_secret_value() == DEV_SERVICE_TOKEN:
             raise ValueError(
                 "LEARNSTREAM_SERVICE_TOKEN is the dev placeholder; set a real secret outside dev"
+            )
+        if not self.is_dev and not self.vault_url:
+            raise ValueError(
+                "LEARNSTREAM_VAULT_URL is not set; outside dev, personal fields of events must be"
+                " sealed with keys that erasure can shred"
             )
         return self

@@ -38,6 +38,7 @@ def build(settings: Settings | None = None) -> FastAPI:
         max_wait_ms=settings.projection_max_wait_ms,
         max_attempts=settings.consumer_max_attempts,
         backoff_seconds=settings.consumer_backoff_seconds,
+        vault=runtime.vault,
     )
     runtime.projections.append(projection)
     runtime.on_startup += [clickhouse.connect, warehouse.create]

@@ -63,7 +63,7 @@ def build(settings: Settings | None = None) -> FastAPI:
         return await platform_health(services, own)
 
     tokens = Tokens(settings.jwt_secret.get_secret_value())
-    identity = IdentityService(runtime.sessions, UserRepository(runtime.store), tokens)
+    identity = IdentityService(runtime.sessions, UserRepository(runtime.store), tokens, vault=runtime.vault)
     limits = Limits(
         reads=Limit("reads", settings.rate_limit_reads_per_minute),
         tracking=Limit("tracking", settings.rate_limit_tracking_per_minute),

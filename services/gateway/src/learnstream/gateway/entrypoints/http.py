@@ -219,7 +219,7 @@ def build_router(
         return _user_out(await identity.me(user_id)).model_dump(by_alias=True, mode="json")
 
     router.include_router(build_pages_router(composer, reads, account))
-    router.include_router(build_stream_router(live, reads))
+    router.include_router(build_stream_router(live, reads, identity.display_name))
     router.include_router(
         build_forwarding_router(
             services,

@@ -8,13 +8,14 @@ A comment line every ``heartbeat`` seconds keeps proxies from closing the connec
 """
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
+from uuid import UUID
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import StreamingResponse
 
-from learnstream.gateway.adapters.live import LiveHub
+from learnstream.gateway.adapters.live import LiveHub, Update
 from learnstream.runtime.actors import Actor
 from learnstream.runtime.problems import Problem
 
@@ -26,7 +27,20 @@ def _order(stream_id: str) -> tuple[int, int]:
     return int(millis), int(sequence or 0)
 
 
-def build_stream_router(live: LiveHub, reads: Any, *, heartbeat: float = 15.0) -> APIRouter:
+Names = Callable[[UUID], Awaitable[str | None]]
+"""A learner's display name now, or None once they are erased."""
+
+
+async def _named(update: Update, names: Names) -> Update:
+    """An instructor's enrollment update with the learner's name as it is now: Redis keeps
+    only the learner's id, so an erased learner's name is nowhere in the kept updates."""
+    learner = update.data.get("learnerId")
+    if update.kind != "enrollment.created" or not learner:
+        return update
+    return Update(update.id, update.kind, {**update.data, "learnerName": await names(UUID(str(learner)))})
+
+
+def build_stream_router(live: LiveHub, reads: Any, names: Names, *, heartbeat: float = 15.0) -> APIRouter:
     router = APIRouter(tags=["live"])
 
     @router.get(
@@ -68,7 +82,7 @@ def build_stream_router(live: LiveHub, reads: Any, *, heartbeat: float = 15.0) -
                 if last_event_id:
                     for update in await live.missed(actor.user_id, last_event_id):
                         seen = _order(update.id)
-                        yield update.encode()
+                        yield (await _named(update, names)).encode()
                 while True:
                     try:
                         update = await asyncio.wait_for(queue.get(), heartbeat)
@@ -78,7 +92,7 @@ def build_stream_router(live: LiveHub, reads: Any, *, heartbeat: float = 15.0) -
                         yield b": keep-alive\n\n"
                         continue
                     if _order(update.id) > seen:  # not already sent as missed
-                        yield update.encode()
+                        yield (await _named(update, names)).encode()
 
         return StreamingResponse(
             events(),

@@ -69,18 +69,18 @@ def register(
 
     @notifier.on(EnrollmentCreated)
     async def enrolled(event: EnrollmentCreated, ctx: HandlerContext) -> None:
-        """Tell the learner, and the course's instructor (with the learner's display name).
+        """Tell the learner, and the course's instructor (the stream adds the learner's display
+        name as it sends the update: Redis keeps no name that an erasure would have to find).
 
         The event names the instructor; older events do not, and then ``course_owners``
         (filled by the other consumer group, so possibly not yet) does."""
         row = (
             await ctx.session.execute(
                 text(
-                    "SELECT coalesce(CAST(:i AS uuid), o.instructor_id),"
-                    " (SELECT display_name FROM users WHERE user_id = :l AND erased_at IS NULL)"
+                    "SELECT coalesce(CAST(:i AS uuid), o.instructor_id)"
                     " FROM (SELECT 1) AS one LEFT JOIN course_owners o ON o.course_id = :c"
                 ),
-                {"c": event.course_id, "l": event.learner_id, "i": event.instructor_id},
+                {"c": event.course_id, "i": event.instructor_id},
             )
         ).first()
         data = {
@@ -90,7 +90,7 @@ def register(
         }
         await send(ctx, event.learner_id, "progress.changed", {"change": "enrolled", **data})
         if row is not None and row[0] is not None:
-            await send(ctx, row[0], "enrollment.created", {**data, "learnerName": row[1]})
+            await send(ctx, row[0], "enrollment.created", data)
 
     @notifier.on(LessonCompleted)
     async def lesson_completed(event: LessonCompleted, ctx: HandlerContext) -> None:

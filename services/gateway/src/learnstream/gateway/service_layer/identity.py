@@ -23,6 +23,7 @@ from learnstream.gateway.domain.accounts import (
     registration_problems,
     timezone_problems,
 )
+from learnstream.runtime.vault import KeyVault
 
 ROLE_CACHE_SECONDS = 5.0
 """How long a replica trusts what it read about an account (role, erased) before reading again."""
@@ -45,10 +46,16 @@ class Session:
 
 class IdentityService:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], users: UserRepository, tokens: Tokens
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        users: UserRepository,
+        tokens: Tokens,
+        *,
+        vault: KeyVault | None = None,
     ) -> None:
         self._sessions = sessions
         self._users = users
+        self._vault = vault
         self._tokens = tokens
         self._roles: dict[UUID, tuple[str | None, float]] = {}
 
@@ -111,6 +118,12 @@ class IdentityService:
             raise NotFound(f"account {user_id} not found")
         return user
 
+    async def display_name(self, user_id: UUID) -> str | None:
+        """The name others see, or None once the account is erased (or unknown)."""
+        async with self._sessions() as session:
+            user = await self._users.by_id(session, user_id)
+        return user.display_name if user is not None else None
+
     async def current_role(self, user_id: UUID) -> str | None:
         """The account's role now, or None if it is gone or erased (cached for a few seconds)."""
         now = time.monotonic()
@@ -165,6 +178,11 @@ class IdentityService:
             event = LearnerErasureRequested(
                 user_id=user_id, request_id=uuid4(), actor_id=user_id, occurred_at=_now()
             )
+            if self._vault is not None:
+                # first the key: once it is gone, every sealed copy of the learner's personal
+                # fields (event stores, topics) is unreadable. Should the request fail after
+                # this, the learner asks again and the rest is erased then.
+                await self._vault.shred(str(user_id))
             await self._users.erase(session, user, event)
         self._roles[user_id] = (None, time.monotonic() + ROLE_CACHE_SECONDS)
         return event.request_id, event.occurred_at
