@@ -182,6 +182,19 @@ async def on_the_topics(tokens: dict[str, str], learner: str) -> tuple[dict[str,
         await consumer.stop()
 
 
+def in_files(platform: Platform, tokens: dict[str, str]) -> dict[str, list[str]]:
+    """Kept files (exports' storage, the mail outbox) holding a token."""
+    found: dict[str, list[str]] = {what: [] for what in tokens}
+    for folder in ("exports", "outbox"):
+        for path in sorted((platform.stack.data_dir / folder).rglob("*")):
+            if path.is_file():
+                content = path.read_bytes()
+                for what, token in tokens.items():
+                    if token.encode() in content:
+                        found[what].append(str(path.relative_to(platform.stack.data_dir)))
+    return found
+
+
 async def everywhere(platform: Platform, someone: Person, learner: str) -> dict[str, dict[str, list[str]]]:
     tokens = someone.tokens
     topics, _ = await on_the_topics(tokens, learner)
@@ -190,6 +203,7 @@ async def everywhere(platform: Platform, someone: Person, learner: str) -> dict[
         "clickhouse": await in_clickhouse(platform, tokens),
         "redis": await in_redis(tokens),
         "topics": topics,
+        "files": in_files(platform, tokens),
     }
 
 
@@ -266,6 +280,25 @@ async def test_an_erased_learner_is_unreadable_everywhere_and_stays_so_after_a_r
             break
         await asyncio.sleep(2)
     assert needed == {True}, before
+    # the instructor keeps a CSV of the course's students: it names the learner
+    asked = await platform.call(
+        "POST",
+        "/api/creator/export",
+        course.instructor,
+        json={"type": "students", "format": "csv", "filters": {"status": "all"}},
+    )
+    assert asked.status_code == 202, asked.text
+    deadline = time.monotonic() + SETTLE
+    while (
+        job := (
+            await platform.call("GET", f"/api/exports/{asked.json()['exportId']}", course.instructor)
+        ).json()
+    )["status"] not in ("completed", "failed"):
+        assert time.monotonic() < deadline, job
+        await asyncio.sleep(0.5)
+    assert job["status"] == "completed", job
+    before = await everywhere(platform, someone, learner)
+    assert before["files"]["name"], before["files"]
     assert before["topics"] == {what: [] for what in someone.tokens}, "personal data in clear on the bus"
     stores = [where for hits in before["postgres"].values() for where in hits]
     assert not [where for where in stores if where.endswith(".event_store")], stores
@@ -299,20 +332,24 @@ async def test_an_erased_learner_is_unreadable_everywhere_and_stays_so_after_a_r
     # replay every topic into analytics from its first offset
     analytics = f"http://127.0.0.1:{SERVICE_PORTS['analytics'] + OFFSET}"
     service = {"X-Service-Token": DEV_SERVICE_TOKEN}
-    started = datetime.now(UTC)
     rebuilt = await platform.http.post(
         f"{analytics}/api/analytics/rebuild", params={"from": "topics"}, headers=service, timeout=120
     )
     assert rebuilt.status_code == 200, rebuilt.text
+    stayer = "SELECT count() FROM events WHERE name = 'EnrollmentCreated' AND position(data, {c:String}) > 0"
     deadline = time.monotonic() + SETTLE
-    while True:  # every event published before the replay began is in ClickHouse again
+    while int((await platform.clickhouse(stayer, c=course.id))[0][0]) < 1:  # the other learner's
+        assert time.monotonic() < deadline, "the replay did not bring the other learner back"
+        await asyncio.sleep(0.5)
+    since = datetime.now(UTC)
+    while True:  # and every event published until then is in ClickHouse again
         fresh = (await platform.http.get(f"{analytics}/api/analytics/freshness", headers=service)).json()
-        if fresh["asOf"] and datetime.fromisoformat(fresh["asOf"].replace("Z", "+00:00")) >= started:
+        if fresh["asOf"] and datetime.fromisoformat(fresh["asOf"].replace("Z", "+00:00")) >= since:
             break
         assert time.monotonic() < deadline, fresh
         await asyncio.sleep(1)
-    stayer = "SELECT count() FROM events WHERE name = 'EnrollmentCreated' AND position(data, {c:String}) > 0"
-    assert int((await platform.clickhouse(stayer, c=course.id))[0][0]) == 1  # the other learner's
+    # the other learner's enrollment is back; the erased learner's is not
+    assert int((await platform.clickhouse(stayer, c=course.id))[0][0]) == 1
     replayed = await everywhere(platform, someone, learner)
     assert places(replayed) == [], replayed
 
