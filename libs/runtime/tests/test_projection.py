@@ -144,3 +144,30 @@ async def test_a_single_refused_event_is_parked_after_its_attempts(attempts: int
     await projection(sink, dead, max_attempts=attempts).handle_batch((record("poison", 0),))
     assert sink.calls == attempts
     assert len(dead.records) == 1
+
+
+class ReturningSink(Sink):
+    """Refuses connections for its first ``failures`` writes; the reachability probe after the
+    last of them finds the store back (it came back in between)."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+        self.probes = 0
+
+    async def __call__(self, items: Sequence[Projected]) -> None:
+        self.down = self.calls < self.failures
+        await super().__call__(items)
+
+    async def reachable(self) -> bool:
+        self.probes += 1
+        return self.probes >= self.failures
+
+
+async def test_failures_while_the_store_was_out_of_reach_are_not_counted_as_refusals() -> None:
+    """A lone event whose write failed all through an outage is written once the store is back,
+    not parked at the first failure after it (the outage's waits are not its attempts)."""
+    sink, dead = ReturningSink(failures=8), DeadLetters()
+    await projection(sink, dead, max_attempts=3).handle_batch((record("a", 0),))
+    assert dead.records == []
+    assert sink.batches == [["a"]]

@@ -240,7 +240,8 @@ class BatchProjection:
         ]
 
     async def _write(self, items: Sequence[Projected]) -> None:
-        attempt = 0
+        attempt = 0  # refusals by a reachable store: these alone lead to splitting and parking
+        waits = 0  # failures while the store was out of reach: they never count as refusals
         while True:
             try:
                 await self._sink(items)
@@ -249,18 +250,19 @@ class BatchProjection:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                delay = min(self._backoff * 2 ** min(attempt, 10), self._max_backoff)
                 if not await self._is_reachable():
                     # the store is down: wait for it, however long, committing nothing
+                    delay = min(self._backoff * 2 ** min(waits, 10), self._max_backoff)
                     log.warning(
                         "projection store unreachable, retrying in %.1fs: %s",
                         delay,
                         type(exc).__name__,
                         extra={"projection": self.name},
                     )
-                    attempt += 1
+                    waits += 1
                     await asyncio.sleep(delay)
                     continue
+                delay = min(self._backoff * 2 ** min(attempt, 10), self._max_backoff)
                 attempt += 1
                 if attempt < self._max_attempts:
                     log.warning(

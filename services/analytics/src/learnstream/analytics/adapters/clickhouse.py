@@ -3,11 +3,22 @@
 clickhouse-connect's async client does not support chDB, so the sync client runs
 in a one-thread executor: one thread also serialises access to the embedded
 engine, which allows one process per data directory anyway.
+
+A ClickHouse server out of reach (connection refused or reset, no answer in time, a proxy's
+503 after the client's retries) surfaces from clickhouse-connect as an ``OperationalError``
+without a ClickHouse error code; every call raises it as :class:`ClickHouseUnavailable`,
+which is also a ``ConnectionError``: the store is down, the request was fine, so the
+service's problem handlers answer 503 (``learnstream.runtime.db.is_transient``).
+
+The embedded engine cannot be stopped from outside, so the fault suite makes it unreachable
+with the failpoint ``clickhouse.unavailable``: while it is armed (``learnstream.runtime
+.failpoints.failing``), every call fails as a call to a stopped server would.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import re
 from collections.abc import Callable, Sequence
@@ -17,8 +28,40 @@ from typing import Any, TypeVar
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import OperationalError
+
+from learnstream.runtime import failpoints
 
 T = TypeVar("T")
+
+UNAVAILABLE = "clickhouse.unavailable"
+"""The failpoint that makes ClickHouse unreachable while it is armed."""
+
+
+class ClickHouseUnavailable(OperationalError, ConnectionError):
+    """ClickHouse could not be reached, or gave no answer: the store is down, not the query wrong."""
+
+
+def _unreachable() -> OperationalError:
+    """What clickhouse-connect raises when nothing listens at the server's address."""
+    refused = ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
+    error = OperationalError(f"Error {refused} executing HTTP request attempt 1")
+    error.__cause__ = refused
+    return error
+
+
+def _call(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``func`` on the client's thread; a failure to reach the server as :class:`ClickHouseUnavailable`."""
+    try:
+        if failpoints.failing(UNAVAILABLE):
+            raise _unreachable()
+        return func(*args, **kwargs)
+    except ClickHouseUnavailable:
+        raise
+    except OperationalError as exc:
+        if exc.code is not None:  # the engine answered with an error of its own
+            raise
+        raise ClickHouseUnavailable(str(exc)) from exc
 
 
 class ClickHouse:
@@ -47,7 +90,7 @@ class ClickHouse:
 
     async def _run(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(func, *args, **kwargs))
+        return await loop.run_in_executor(self._executor, functools.partial(_call, func, *args, **kwargs))
 
     async def connect(self) -> None:
         """Open the connection and create the database (on the cluster when one is named)."""
@@ -102,6 +145,8 @@ class ClickHouse:
 
     async def close(self) -> None:
         if self._client is not None:
-            await self._run(self._client.close)
+            # closing sends nothing to the server: no failpoint, and nothing to be unavailable
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._executor, self._client.close)
             self._client = None
         self._executor.shutdown(wait=False)

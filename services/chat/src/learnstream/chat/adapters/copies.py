@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from datetime import datetime
 from uuid import UUID
 
 from sqlalchemy import text
@@ -128,14 +129,21 @@ class Copies:
     # -- enrollments ----------------------------------------------------------------------------
 
     async def keep_enrollment(
-        self, session: AsyncSession, learner_id: UUID, course_id: UUID, active: bool
+        self, session: AsyncSession, learner_id: UUID, course_id: UUID, active: bool, at: datetime
     ) -> None:
+        """Keep whether the learner is enrolled, as the enrollment event of moment ``at`` says,
+        unless a later one was kept already (events can arrive out of order: a replay, a
+        re-drive); at the same moment the later arrival wins."""
         await session.execute(
             text(
-                "INSERT INTO chat_enrollments (learner_id, course_id, active) VALUES (:l, :c, :a)"
-                " ON CONFLICT (learner_id, course_id) DO UPDATE SET active = EXCLUDED.active"
+                "INSERT INTO chat_enrollments (learner_id, course_id, active, changed_at)"
+                " VALUES (:l, :c, :a, :at)"
+                " ON CONFLICT (learner_id, course_id) DO UPDATE"
+                " SET active = EXCLUDED.active, changed_at = EXCLUDED.changed_at"
+                " WHERE chat_enrollments.changed_at IS NULL"
+                " OR chat_enrollments.changed_at <= EXCLUDED.changed_at"
             ),
-            {"l": learner_id, "c": course_id, "a": active},
+            {"l": learner_id, "c": course_id, "a": active, "at": at},
         )
 
     async def enrolled(self, session: AsyncSession, learner_id: UUID, course_id: UUID) -> bool:

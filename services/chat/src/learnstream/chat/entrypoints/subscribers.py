@@ -60,11 +60,15 @@ def register(consumer: EventConsumer, service: ChatService) -> None:
 
     @consumer.on(EnrollmentCreated)
     async def enrolled(event: EnrollmentCreated, ctx: HandlerContext) -> None:
-        await copies.keep_enrollment(ctx.session, event.learner_id, event.course_id, active=True)
+        await copies.keep_enrollment(
+            ctx.session, event.learner_id, event.course_id, active=True, at=event.occurred_at
+        )
 
     @consumer.on(EnrollmentCancelled)
     async def left(event: EnrollmentCancelled, ctx: HandlerContext) -> None:
-        await copies.keep_enrollment(ctx.session, event.learner_id, event.course_id, active=False)
+        await copies.keep_enrollment(
+            ctx.session, event.learner_id, event.course_id, active=False, at=event.occurred_at
+        )
 
     # the learners' time zones: the sidebar's groups count local days
     service.time_zones.follow(consumer)
