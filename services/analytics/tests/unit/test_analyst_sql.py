@@ -6,6 +6,7 @@ import pytest
 from clickhouse_connect.driver.binding import bind_query
 from clickhouse_connect.driver.exceptions import DatabaseError, ProgrammingError
 
+from learnstream.analytics.adapters.clickhouse import ClickHouseUnavailable
 from learnstream.analytics.entrypoints.analyst import (
     ClickHouseError,
     EscapedParameter,
@@ -264,6 +265,8 @@ def test_engine_errors_keep_their_code_without_the_parse_query_around_them() -> 
     assert ClickHouseError.from_engine(ProgrammingError("bad binding")).http_status == 400
     assert ClickHouseError.new(164, "READONLY", "no").http_status == 500
     assert ClickHouseError.new(159, "TIMEOUT_EXCEEDED", "slow").http_status == 408
+    down = ClickHouseError.from_engine(ClickHouseUnavailable("Error executing HTTP request attempt 1"))
+    assert (down.code, down.name, down.http_status) == (210, "NETWORK_ERROR", 503)
 
 
 def test_parameters_reach_the_engine_as_the_client_escaped_them() -> None:

@@ -56,7 +56,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from learnstream.analytics.adapters.clickhouse import ClickHouse
+from learnstream.analytics.adapters.clickhouse import ClickHouse, ClickHouseUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -186,6 +186,8 @@ _HTTP_STATUS_BY_ERROR = {
     "NOT_IMPLEMENTED": 501,
     "TIMEOUT_EXCEEDED": 408,
     "UNSUPPORTED_MEDIA_TYPE": 415,
+    # the store out of reach: ClickHouse's own name for it, and the status clients retry
+    "NETWORK_ERROR": 503,
 }
 
 
@@ -210,6 +212,8 @@ class ClickHouseError(Exception):
     def from_engine(cls, exc: Exception) -> ClickHouseError:
         """Keep the engine's text, minus the scope of this module's own parse query."""
         text = _SCOPE_OF_PARSE_RE.sub("", str(exc)).strip()
+        if isinstance(exc, ClickHouseUnavailable):
+            return cls.new(210, "NETWORK_ERROR", "the analytics store is out of reach; try again shortly")
         if isinstance(exc, ProgrammingError):
             return cls.new(36, "BAD_ARGUMENTS", text)
         code_match = _ERROR_RE.search(text)
