@@ -167,6 +167,28 @@ def build_router(
         )
         return _json(body)
 
+    Report = Callable[..., Awaitable[dict[str, Any]]]
+
+    async def windowed(
+        request: Request, actor: Actor, course_id: UUID, window: ReportWindow, report: Report
+    ) -> Response:
+        """A kept answer of a report over a window (``period`` or a custom range)."""
+        return await course_answer(
+            request,
+            actor,
+            course_id,
+            window.key(),
+            window.given_now,
+            lambda: report(course_id, **window.args()),
+        )
+
+    async def at_moment(
+        request: Request, actor: Actor, course_id: UUID, now: datetime | None, report: Report
+    ) -> Response:
+        """A kept answer of a report about one moment (now, or ``now`` when given)."""
+        at = _now(now)
+        return await course_answer(request, actor, course_id, (now,), now, lambda: report(course_id, now=at))
+
     # --- instructor: one course ------------------------------------------------------------------
 
     @router.get("/api/instructor/courses/{course_id}/analytics")
@@ -177,44 +199,28 @@ def build_router(
         request: Request,
     ) -> Response:
         """Stats with change vs the previous period, trends, funnel, heatmap, progress distribution."""
-        return await course_answer(
-            request,
-            actor,
-            course_id,
-            window.key(),
-            window.given_now,
-            lambda: reports.course_analytics(course_id, **window.args()),
-        )
+        return await windowed(request, actor, course_id, window, reports.course_analytics)
 
     @router.get("/api/instructor/courses/{course_id}/lessons/analytics")
     async def lesson_analytics(
         course_id: UUID, actor: CurrentActor, request: Request, now: NowParam = None
     ) -> Response:
         """Per lesson of the outline: views, completions, completion rate, time, drop-off, questions."""
-        at = _now(now)
-        return await course_answer(
-            request, actor, course_id, (now,), now, lambda: reports.lesson_analytics(course_id, now=at)
-        )
+        return await at_moment(request, actor, course_id, now, reports.lesson_analytics)
 
     @router.get("/api/instructor/courses/{course_id}/videos/analytics")
     async def video_analytics(
         course_id: UUID, actor: CurrentActor, request: Request, now: NowParam = None
     ) -> Response:
         """Per video lesson: viewers, completion rate, average watch %, viewers per 5-second segment."""
-        at = _now(now)
-        return await course_answer(
-            request, actor, course_id, (now,), now, lambda: reports.video_analytics(course_id, now=at)
-        )
+        return await at_moment(request, actor, course_id, now, reports.video_analytics)
 
     @router.get("/api/instructor/courses/{course_id}/quizzes/analytics")
     async def quiz_analytics(
         course_id: UUID, actor: CurrentActor, request: Request, now: NowParam = None
     ) -> Response:
         """Pass rates per quiz and the hardest questions."""
-        at = _now(now)
-        return await course_answer(
-            request, actor, course_id, (now,), now, lambda: reports.quiz_analytics(course_id, now=at)
-        )
+        return await at_moment(request, actor, course_id, now, reports.quiz_analytics)
 
     @router.get("/api/instructor/courses/{course_id}/students")
     async def students(
@@ -279,14 +285,7 @@ def build_router(
         request: Request,
     ) -> Response:
         """Assistant usage: questions, topics, recent questions, unanswered and satisfaction rates."""
-        return await course_answer(
-            request,
-            actor,
-            course_id,
-            window.key(),
-            window.given_now,
-            lambda: reports.ai_analytics(course_id, **window.args()),
-        )
+        return await windowed(request, actor, course_id, window, reports.ai_analytics)
 
     # --- creator, admin, learner ----------------------------------------------------------------
 
