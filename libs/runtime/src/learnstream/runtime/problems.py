@@ -8,6 +8,7 @@ its trace and answered with a 500 that leaks nothing; any 5xx is a bug to fix.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -23,12 +24,20 @@ PROBLEM_JSON = "application/problem+json"
 
 
 class Problem(HTTPException):
-    """An error a route raises on purpose: status, a title and what the client can do."""
+    """An error a route raises on purpose: status, a title and what the client can do;
+    ``headers`` go on the answer (e.g. ``Connection: close``), ``extra`` into its body."""
 
     def __init__(
-        self, status: int, title: str, detail: str, *, type_: str = "about:blank", **extra: Any
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        *,
+        type_: str = "about:blank",
+        headers: Mapping[str, str] | None = None,
+        **extra: Any,
     ) -> None:
-        super().__init__(status_code=status, detail=detail)
+        super().__init__(status_code=status, detail=detail, headers=dict(headers) if headers else None)
         self.title = title
         self.type_ = type_
         self.extra = extra
@@ -77,7 +86,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if isinstance(exc, Problem):
-            return problem_response(
+            response = problem_response(
                 exc.status_code,
                 exc.title,
                 str(exc.detail),
@@ -85,13 +94,16 @@ def install_problem_handlers(app: FastAPI) -> None:
                 type_=exc.type_,
                 **exc.extra,
             )
-        title = {404: "Not found", 401: "Unauthorized", 403: "Forbidden", 405: "Method not allowed"}
-        return problem_response(
-            exc.status_code,
-            title.get(exc.status_code, "Request failed"),
-            str(exc.detail),
-            instance=request.url.path,
-        )
+        else:
+            title = {404: "Not found", 401: "Unauthorized", 403: "Forbidden", 405: "Method not allowed"}
+            response = problem_response(
+                exc.status_code,
+                title.get(exc.status_code, "Request failed"),
+                str(exc.detail),
+                instance=request.url.path,
+            )
+        response.headers.update(exc.headers or {})
+        return response
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         if is_unstorable_text(exc):

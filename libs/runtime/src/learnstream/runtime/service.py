@@ -40,7 +40,7 @@ from learnstream.runtime.db import (
     session_factory,
 )
 from learnstream.runtime.eventstore import EventStore
-from learnstream.runtime.limits import BodySizeLimit, CancelAbandonedReads
+from learnstream.runtime.limits import BodySizeLimit, CancelAbandonedReads, protocol_with_head_limits
 from learnstream.runtime.outbox import OutboxRelay
 from learnstream.runtime.problems import install_problem_handlers
 from learnstream.runtime.projection import BatchProjection
@@ -275,7 +275,13 @@ def create_app(
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
     app.state.runtime = runtime
     install_problem_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, streamed_paths=streamed_bodies)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        streamed_paths=streamed_bodies,
+        body_timeout=settings.request_body_timeout_seconds,
+        min_rate=settings.request_body_min_bytes_per_second,
+    )
     if cancel_abandoned_reads:
         app.add_middleware(CancelAbandonedReads)
     runtime.consumer.attach(runtime.router)
@@ -351,6 +357,10 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
         app,
         host=settings.http_host,
         port=settings.http_port,
+        # uvicorn's own protocol, with a deadline and a size cap for each request's headers
+        http=protocol_with_head_limits(
+            timeout=settings.request_header_timeout_seconds, max_head_bytes=settings.max_head_bytes
+        ),
         log_config=None,
         access_log=False,
         lifespan="on",

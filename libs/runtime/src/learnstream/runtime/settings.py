@@ -66,6 +66,30 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = Field(
         default=1_048_576, ge=1024, description="Largest request body accepted (413 above it)."
     )
+    max_head_bytes: int = Field(
+        default=32_768,
+        ge=4096,
+        description="Largest request line and headers accepted (431 and the connection closed above it).",
+    )
+    request_header_timeout_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description=(
+            "Longest a client may take to send a request's line and headers, from when the connection"
+            " opened or its last answer went out (408 and the connection closed after it)."
+        ),
+    )
+    request_body_timeout_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description=(
+            "Longest a request body may take to start arriving; each request_body_min_bytes_per_second"
+            " bytes received earn a second more (408 and the connection closed after it)."
+        ),
+    )
+    request_body_min_bytes_per_second: int = Field(
+        default=500, ge=1, description="The rate that keeps a slow request body within its time."
+    )
     log_level: str = Field(default="INFO", description="Python log level.")
     log_format: Literal["console", "json"] = Field(
         default="console", description="console for people, json for log collectors."

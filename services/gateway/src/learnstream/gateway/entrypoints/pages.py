@@ -195,7 +195,11 @@ def build_pages_router(
             actor,
             [
                 Section(
-                    "figures", "analytics", "/api/creator/dashboard", list(request.query_params.multi_items())
+                    "figures",
+                    "analytics",
+                    "/api/creator/dashboard",
+                    list(request.query_params.multi_items()),
+                    validates=True,  # a bad period is the caller's 422, not an unavailable section
                 ),
                 Section("courses", "progress", "/api/instructor/courses", [("limit", "100")]),
             ],
