@@ -10,13 +10,14 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_LINK_MODE := copy
 
-.PHONY: run test test-unit test-integration test-contract test-faults bench bench-quick lint format schemas env clean-data help
+.PHONY: run test test-unit test-integration test-contract test-faults bench bench-quick soak lint format schemas env clean-data help
 
 help:
 	@echo "make run      start the whole platform (embedded servers + six services)"
 	@echo "make test     run every test suite"
 	@echo "make test-faults  crash, restart and poison the running stack; print what was sent and counted"
 	@echo "make bench    measure the platform against its targets (bench-quick: a smaller workload)"
+	@echo "make soak     one hour at 1,000 events/s; memory of every process over time (not in CI)"
 	@echo "make lint     ruff and mypy"
 	@echo "make schemas  regenerate libs/events/schemas from the event models"
 
@@ -53,6 +54,9 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(VENV)/bin/python -m bench --quick
+
+soak: $(STAMP)
+	$(VENV)/bin/python -m bench.soak --seconds 3600 --rate 1000 $(SOAK_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
