@@ -17,7 +17,7 @@ import os
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ import asyncpg
 import httpx
 import psutil
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from learnstream.devstack.harness import EmbeddedStack
 from learnstream.devstack.supervisor import ANALYST_PORT, KAFKA_PORT, POSTGRES_PORT
@@ -56,6 +56,37 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     terminalreporter.section("faults: what was sent and what was counted")
     for fault, sent, counted in REPORT:
         terminalreporter.write_line(f"{fault}\n    sent:    {sent}\n    counted: {counted}")
+
+
+async def read_topics(topics: Sequence[str] | None = None) -> list[tuple[str, ConsumerRecord[bytes, bytes]]]:
+    """Every record of ``topics`` (every Learnstream topic when None) from its first offset,
+    with its topic, as the broker holds them. Read to an empty fetch, not to the end offsets:
+    Tansu under-reports the end after a batch of several records (learnstream.runtime.dlq)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        existing = await consumer.topics()
+        wanted = (
+            list(topics)
+            if topics is not None
+            else sorted(t for t in existing if t.startswith("learnstream."))
+        )
+        partitions = [
+            TopicPartition(t, p) for t in wanted for p in sorted(consumer.partitions_for_topic(t) or ())
+        ]
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        for tp in partitions:
+            consumer.seek(tp, 0)
+        found: list[tuple[str, ConsumerRecord[bytes, bytes]]] = []
+        while True:
+            batches = await consumer.getmany(*partitions, timeout_ms=500)
+            for tp, records in batches.items():
+                found += [(tp.topic, record) for record in records]
+            if not batches and all([await consumer.position(tp) >= ends[tp] for tp in partitions]):
+                return found
+    finally:
+        await consumer.stop()
 
 
 @pytest.fixture(scope="session")
@@ -285,35 +316,11 @@ class Platform:
     async def records_about(self, course: Course) -> list[KafkaRecord]:
         """Every record about the course on the progress and catalog topics, as the broker
         holds them (a redelivered event is there twice)."""
-        topics = [topic_name("progress"), topic_name("catalog")]
-        consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA, enable_auto_commit=False)
-        await consumer.start()
-        try:
-            await consumer.topics()
-            partitions = [
-                TopicPartition(topic, p)
-                for topic in topics
-                for p in sorted(consumer.partitions_for_topic(topic) or ())
-            ]
-            consumer.assign(partitions)
-            ends = await consumer.end_offsets(partitions)
-            for tp in partitions:
-                consumer.seek(tp, 0)
-            found: list[KafkaRecord] = []
-            # to an empty fetch, not to the end offsets: Tansu under-reports the end after a
-            # batch of several records (learnstream.runtime.dlq)
-            while True:
-                batches = await consumer.getmany(*partitions, timeout_ms=500)
-                for tp, records in batches.items():
-                    found += [
-                        KafkaRecord(tp.topic, r.key or b"", r.value or b"", list(r.headers))
-                        for r in records
-                        if course.id.encode() in (r.value or b"")
-                    ]
-                if not batches and all([await consumer.position(tp) >= ends[tp] for tp in partitions]):
-                    return found
-        finally:
-            await consumer.stop()
+        return [
+            KafkaRecord(topic, r.key or b"", r.value or b"", list(r.headers))
+            for topic, r in await read_topics([topic_name("progress"), topic_name("catalog")])
+            if course.id.encode() in (r.value or b"")
+        ]
 
     async def _rows(self, service: str, sql: str, *args: Any) -> list[asyncpg.Record]:
         conn = await self.pg(service)

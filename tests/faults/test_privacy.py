@@ -23,16 +23,14 @@ from typing import Any
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from redis.asyncio import Redis
 
 from learnstream.devstack.supervisor import POSTGRES_PORT, REDIS_PORT
 from learnstream.events import topic_name
-from learnstream.events.base import CONTEXTS
 from learnstream.runtime.settings import DEV_SERVICE_TOKEN, SERVICE_PORTS
 from learnstream.runtime.vault import PREFIX
 
-from .conftest import KAFKA, OFFSET, REPORT, Platform
+from .conftest import OFFSET, REPORT, Platform, read_topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -153,33 +151,16 @@ async def on_the_topics(tokens: dict[str, str], learner: str) -> tuple[dict[str,
     carry a sealed field."""
     found: dict[str, list[str]] = {what: [] for what in tokens}
     sealed = 0
-    consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        existing = await consumer.topics()
-        topics = [t for t in existing if t.startswith("learnstream.")]
-        assert {topic_name(c) for c in CONTEXTS} <= set(topics)
-        partitions = [
-            TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())
-        ]
-        consumer.assign(partitions)
-        ends = await consumer.end_offsets(partitions)
-        for tp in partitions:
-            consumer.seek(tp, 0)
-        while True:
-            batches = await consumer.getmany(*partitions, timeout_ms=500)
-            for tp, records in batches.items():
-                for record in records:
-                    raw = (record.value or b"").decode("utf-8", "replace") + repr(record.headers)
-                    for what, token in tokens.items():
-                        if token in raw and tp.topic not in found[what]:
-                            found[what].append(tp.topic)
-                    if learner.encode() in (record.key or b"") and PREFIX in raw:
-                        sealed += 1
-            if not batches and all([await consumer.position(tp) >= ends[tp] for tp in partitions]):
-                return found, sealed
-    finally:
-        await consumer.stop()
+    records = await read_topics()
+    assert {topic_name("identity"), topic_name("chat")} <= {topic for topic, _ in records}
+    for topic, record in records:
+        raw = (record.value or b"").decode("utf-8", "replace") + repr(record.headers)
+        for what, token in tokens.items():
+            if token in raw and topic not in found[what]:
+                found[what].append(topic)
+        if learner.encode() in (record.key or b"") and PREFIX in raw:
+            sealed += 1
+    return found, sealed
 
 
 def in_files(platform: Platform, tokens: dict[str, str]) -> dict[str, list[str]]:

@@ -35,7 +35,7 @@ from learnstream.events import topic_name
 from learnstream.runtime import failpoints
 from learnstream.runtime.settings import DEV_SERVICE_TOKEN
 
-from .conftest import KAFKA, Course, Platform, report
+from .conftest import KAFKA, Course, Platform, read_topics, report
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -99,29 +99,11 @@ async def committed_offsets(partitions: list[int]) -> dict[int, int]:
 
 async def placed_about(course: Course) -> list[Placed]:
     """Every record about the course on the progress topic, with offset and timestamp."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        await consumer.topics()
-        partitions = [TopicPartition(TOPIC, p) for p in sorted(consumer.partitions_for_topic(TOPIC) or ())]
-        consumer.assign(partitions)
-        ends = await consumer.end_offsets(partitions)
-        for tp in partitions:
-            consumer.seek(tp, 0)
-        found: list[Placed] = []
-        # to an empty fetch, not to the end offsets (Tansu under-reports them, see conftest)
-        while True:
-            batches = await consumer.getmany(*partitions, timeout_ms=500)
-            for tp, records in batches.items():
-                found += [
-                    Placed(tp.partition, r.offset, r.timestamp, dict(r.headers)["ce_id"].decode())
-                    for r in records
-                    if course.id.encode() in (r.value or b"")
-                ]
-            if not batches and all([await consumer.position(tp) >= ends[tp] for tp in partitions]):
-                return found
-    finally:
-        await consumer.stop()
+    return [
+        Placed(r.partition, r.offset, r.timestamp, dict(r.headers)["ce_id"].decode())
+        for _, r in await read_topics([TOPIC])
+        if course.id.encode() in (r.value or b"")
+    ]
 
 
 async def progress_partitions() -> list[int]:
