@@ -188,8 +188,7 @@ class BatchProjection:
                 await self._dead_letter([delivery], exc.reason, exc)
                 continue
             items.append(Projected(envelope, delivery))
-        if self.vault is not None and items:
-            items = await self._revealed(self.vault, items)
+        items = await self.reveal(items)
         replays = self._replays
         async with self.lock:
             if items:
@@ -211,9 +210,13 @@ class BatchProjection:
             if state.last_event_time is None or event_time > state.last_event_time:
                 state.last_event_time = event_time
 
-    async def _revealed(self, vault: KeyVault, items: list[Projected]) -> list[Projected]:
-        """The batch with personal fields in clear, waiting for the vault while it is out of reach
-        (nothing is committed meanwhile)."""
+    async def reveal(self, items: Sequence[Projected]) -> list[Projected]:
+        """The batch with personal fields in clear (events read elsewhere, e.g. from an archive,
+        go through this too), waiting for the vault while it is out of reach (nothing is
+        committed meanwhile)."""
+        vault = self.vault
+        if vault is None or not items:
+            return list(items)
         for item in items:
             if isinstance(item.envelope.event, LearnerErasureRequested):
                 vault.forget(str(item.envelope.event.user_id))
