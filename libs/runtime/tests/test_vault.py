@@ -20,7 +20,7 @@ from learnstream.runtime.consumer import Delivery, EventConsumer, HandlerContext
 from learnstream.runtime.db import create_engine, session_factory
 from learnstream.runtime.eventstore import EventStore, StoredEvent
 from learnstream.runtime.projection import BatchProjection, Projected
-from learnstream.runtime.vault import ERASED, PREFIX, KeyVault, personal_fields
+from learnstream.runtime.vault import ERASED, PREFIX, KeyMissing, KeyVault, personal_fields
 
 pytestmark = pytest.mark.integration
 
@@ -126,6 +126,22 @@ async def test_the_event_store_keeps_sealed_rows_and_loads_clear_ones(
     assert isinstance(loaded.event, UserRegistered) and loaded.event.display_name == NAME
 
 
+def consumer_record(record: Any) -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord(
+        topic=record.topic,
+        partition=0,
+        offset=0,
+        timestamp=0,
+        timestamp_type=0,
+        key=record.key,
+        value=record.value,
+        checksum=None,
+        serialized_key_size=len(record.key),
+        serialized_value_size=len(record.value),
+        headers=tuple(record.headers),
+    )
+
+
 def sealed_delivery(data: dict[str, Any], offset: int = 0) -> Delivery:
     record = encode(rehydrate(UserRegistered.ce_type(), data), source="/test")
     return Delivery(record.topic, 0, offset, record.key, record.headers, record.value)
@@ -187,21 +203,58 @@ async def test_a_projection_writes_the_clear_text_into_its_store(vault: KeyVault
     [data] = await vault.seal([registered(user)])
     record = encode(rehydrate(UserRegistered.ce_type(), data), source="/test")
     assert NAME.encode() not in record.value
-    await projection.handle_batch(
-        ConsumerRecord(
-            topic=record.topic,
-            partition=0,
-            offset=0,
-            timestamp=0,
-            timestamp_type=0,
-            key=record.key,
-            value=record.value,
-            checksum=None,
-            serialized_key_size=len(record.key),
-            serialized_value_size=len(record.value),
-            headers=tuple(record.headers),
-        )
-    )
+    await projection.handle_batch(consumer_record(record))
     [item] = written
     assert isinstance(item.envelope.event, UserRegistered) and item.envelope.event.display_name == NAME
     assert json.loads(item.delivery.value or b"")["display_name"] == NAME
+
+
+async def test_text_that_looks_sealed_is_sealed_too(vault: KeyVault) -> None:
+    user = uuid.uuid4()
+    sly = f"{PREFIX}AAAA {NAME}"
+    [data] = await vault.seal([registered(user, sly)])
+    assert NAME not in json.dumps(data)
+    [opened] = await vault.reveal([rehydrate(UserRegistered.ce_type(), data)])
+    assert isinstance(opened, UserRegistered) and opened.display_name == sly
+
+
+async def test_a_sealed_value_of_someone_the_vault_never_knew_waits_instead_of_reading_erased(
+    vault: KeyVault, database_url: str
+) -> None:
+    """Another vault (a wrong URL, a restore from before): the event is not read as erased."""
+    [data] = await vault.seal([registered(uuid.uuid4())])
+    async with vault.engine.begin() as conn:
+        await conn.execute(text("DELETE FROM pii_keys WHERE subject_id = :s"), {"s": data["user_id"]})
+    with pytest.raises(KeyMissing):
+        await KeyVault(vault.engine).reveal([rehydrate(UserRegistered.ce_type(), data)])
+
+
+async def test_a_refused_event_is_parked_sealed(vault: KeyVault) -> None:
+    parked: list[Any] = []
+
+    async def refuse(_items: Sequence[Projected]) -> None:
+        raise ValueError("the store refuses it")
+
+    async def reachable() -> bool:
+        return True
+
+    class Parking:
+        @staticmethod
+        async def publish(records: Any) -> None:
+            parked.extend(records)
+
+    projection = BatchProjection(
+        "test",
+        ["learnstream.identity"],
+        refuse,
+        Parking(),
+        reachable=reachable,
+        vault=vault,
+        max_attempts=1,
+        backoff_seconds=0,
+    )
+    [data] = await vault.seal([registered(uuid.uuid4())])
+    record = encode(rehydrate(UserRegistered.ce_type(), data), source="/test")
+    await projection.handle_batch(consumer_record(record))
+    [dead] = parked
+    assert NAME.encode() not in dead.value and PREFIX.encode() in dead.value

@@ -105,7 +105,8 @@ class BodySizeLimit:
         in_flight = headers.get(b"expect", b"").lower() != b"100-continue"
 
         async def counted() -> Message:
-            nonlocal received, whole, started
+            nonlocal received, whole, started, in_flight
+            in_flight = True  # asked for: a client waiting for "100 Continue" is told to send
             if whole:  # after the body: the app waits for a disconnect, as long as it likes
                 return await receive()
             loop = asyncio.get_running_loop()
@@ -210,9 +211,13 @@ class RequestHeadLimits(asyncio.Protocol):
         if self._refused:
             return  # what a refused client still sends is dropped until the connection closes
         super().data_received(data)
+        if self._refused:
+            return  # the protocol refused what it read (its own 400): answered and closing
         if not self._waiting() or self.transport.is_closing():
             self._stop_waiting()  # a request is being answered: its time is the app's
             return
+        if self.cycle is not None and self.cycle.more_body:
+            return  # the rest of a body answered before it was read: not a request's head
         self._head_bytes += len(data)  # bytes that did not finish a request's head
         if self._head_bytes > self.max_head_bytes:
             log.info("a request's headers grew too large", extra={"client": self.client})

@@ -74,6 +74,13 @@ class Projected:
 
     envelope: Envelope
     delivery: Delivery
+    received: Delivery | None = None
+    """The message as it came off the bus when :attr:`delivery` carries revealed personal
+    fields: what is dead-lettered, so a parked copy stays sealed."""
+
+    @property
+    def as_received(self) -> Delivery:
+        return self.received or self.delivery
 
 
 Sink = Callable[[Sequence[Projected]], Awaitable[None]]
@@ -168,6 +175,7 @@ class BatchProjection:
 
     async def handle_batch(self, records: Any, consumer: Any = None) -> None:
         """Write one batch of broker records; returns once it is durable (or parked)."""
+        replays = self._replays  # before anything waits: a replay may begin meanwhile
         if consumer is not None:
             self._consumer = consumer
         batch: tuple[ConsumerRecord[Any, Any], ...] = records if isinstance(records, tuple) else (records,)
@@ -189,7 +197,6 @@ class BatchProjection:
                 continue
             items.append(Projected(envelope, delivery))
         items = await self.reveal(items)
-        replays = self._replays
         async with self.lock:
             if items:
                 await self._write(items)
@@ -284,7 +291,7 @@ class BatchProjection:
                         describe_error(exc),
                         extra={"projection": self.name, "ce_type": items[0].envelope.ce_type},
                     )
-                    await self._dead_letter([items[0].delivery], "projection-refused", exc)
+                    await self._dead_letter([items[0].as_received], "projection-refused", exc)
                     return
                 # the store works but refuses this batch: find the events it refuses
                 middle = len(items) // 2
@@ -384,4 +391,6 @@ def _with_event(item: Projected, event: DomainEvent) -> Projected:
         if name in data:
             data[name] = getattr(event, name)
     value = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
-    return Projected(replace(item.envelope, event=event), replace(item.delivery, value=value))
+    return Projected(
+        replace(item.envelope, event=event), replace(item.delivery, value=value), item.as_received
+    )

@@ -303,7 +303,7 @@ def create_app(
     @app.get("/readyz", tags=["operations"], summary="Readiness: this service's own dependencies")
     async def readiness() -> JSONResponse:
         """Whether this process can serve: its own database, broker and stores (never other services)."""
-        status, body = await default_health(runtime)
+        status, body = await default_health(runtime, readiness=True)
         return JSONResponse(body, status_code=status)
 
     @app.get("/livez", tags=["operations"], summary="Liveness: the process answers")
@@ -331,10 +331,14 @@ async def run_checks(checks: dict[str, HealthCheck], timeout: float = 3.0) -> di
     return dict(zip(checks, results, strict=True))
 
 
-async def default_health(runtime: Runtime) -> tuple[int, dict[str, Any]]:
+async def default_health(runtime: Runtime, *, readiness: bool = False) -> tuple[int, dict[str, Any]]:
+    """Every dependency's check. For readiness the key vault is left out: every service shares
+    it, so an outage of it would take every pod out of service, while only the requests and
+    events with personal fields need it (they answer 503 or wait meanwhile)."""
+    vault = runtime.vault is not None and not readiness
     checks = {
         "database": runtime.check_database,
-        **({"vault": runtime.check_vault} if runtime.vault is not None else {}),
+        **({"vault": runtime.check_vault} if vault else {}),
         "broker": runtime.check_broker,
         "background": runtime.check_background,
         **runtime.checks,

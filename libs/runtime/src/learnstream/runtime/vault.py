@@ -99,17 +99,23 @@ def open_value(key: bytes | None, subject: str, field: str, value: str) -> str:
         return ERASED
 
 
+class KeyMissing(ConnectionError):
+    """A sealed value's person has no row in the vault: not shredded (that leaves a row), so the
+    vault is not the one the value was sealed with (a wrong URL, a restore from before). The
+    event waits, as for a store out of reach, rather than be read as erased."""
+
+
 class KeyVault:
     """Per-person keys in the vault database, with a short-lived cache in the process.
 
-    A key found is kept for ``cache_seconds``; a shredded one is remembered for good.
-    Erasure is announced on the bus, and every consumer :meth:`forget`\\ s the person's
-    key as it reads the announcement, so a cached key does not outlive the erasure.
+    A key found is kept for ``cache_seconds``; a shredded one is remembered for good. The
+    process that shreds a key forgets it at once; every consumer of the erasure announcement
+    forgets it as it reads it (one replica per partition of the identity topic); any other
+    replica may go on using a cached key for at most ``cache_seconds``: new values it seals
+    then are unreadable once the cache ends, like everything sealed before.
     """
 
-    def __init__(
-        self, engine: AsyncEngine, *, cache_seconds: float = 300.0, cache_size: int = 50_000
-    ) -> None:
+    def __init__(self, engine: AsyncEngine, *, cache_seconds: float = 60.0, cache_size: int = 50_000) -> None:
         self.engine = engine
         self._cache_seconds = cache_seconds
         self._cache_size = cache_size
@@ -148,7 +154,8 @@ class KeyVault:
         self._keys[subject] = (key, now + self._cache_seconds)
 
     async def keys(self, subjects: Iterable[str], *, create: bool) -> dict[str, bytes | None]:
-        """Each subject's key (``None`` once shredded, or never made when not ``create``)."""
+        """Each subject's key (``None`` once shredded); one with no row (never made, when not
+        ``create``) is left out."""
         now = time.monotonic()
         found: dict[str, bytes | None] = {}
         missing: list[str] = []
@@ -175,11 +182,9 @@ class KeyVault:
                 {"s": missing},
             )
             stored = {subject: key for subject, key in rows}
-        for subject in missing:
-            key = stored.get(subject)
+        for subject, key in stored.items():
             found[subject] = key
-            if subject in stored:
-                self._keep(subject, bytes(key) if key is not None else None, now)
+            self._keep(subject, bytes(key) if key is not None else None, now)
         return {subject: bytes(key) if key is not None else None for subject, key in found.items()}
 
     async def shred(self, subject: str) -> None:
@@ -215,7 +220,8 @@ class KeyVault:
                 key = keys.get(subject) or os.urandom(KEY_BYTES)
                 for name in personal_fields(type(event)):
                     value = data.get(name)
-                    if isinstance(value, str) and not is_sealed(value):
+                    # every string, even one that looks sealed: a person may type "pii:v1:"
+                    if isinstance(value, str):
                         data[name] = seal_value(key, subject, name, value)
             sealed.append(data)
         return sealed
@@ -225,7 +231,10 @@ class KeyVault:
         sealed = [event for event in events if _sealed_fields(event)]
         if not sealed:
             return list(events)
-        keys = await self.keys({event.key() for event in sealed}, create=False)
+        subjects = {event.key() for event in sealed}
+        keys = await self.keys(subjects, create=False)
+        if missing := sorted(subjects - keys.keys()):
+            raise KeyMissing(f"no key in the vault for {len(missing)} people, e.g. {missing[0]}")
         return [self._opened(event, keys) if _sealed_fields(event) else event for event in events]
 
     @staticmethod

@@ -7,7 +7,7 @@ answer the same 404, so ids cannot be probed. ``now`` evaluates a report as of a
 earlier instant (reproducible reports and tests); the gateway does not forward it.
 """
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -29,7 +29,7 @@ from learnstream.analytics.service_layer.rows import COURSE_STUDENT_FIELDS
 from learnstream.analytics.service_layer.students import LEARNER_FIELDS
 from learnstream.runtime.actors import Actor, actor_dependency, require_service_token
 from learnstream.runtime.problems import Problem, problem_response
-from learnstream.runtime.projection import BatchProjection, Projected
+from learnstream.runtime.projection import BatchProjection
 
 KEPT_COURSES = 10_000
 """Most courses whose profile is kept for the check of who may see a kept answer."""
@@ -503,11 +503,10 @@ def build_router(
         id, erased learners' dropped). Lines that are not events of the catalog are refused,
         the first twenty reported with their line number; the others are written."""
 
-        async def write(items: Sequence[Projected]) -> None:
-            # an archive of the topics holds personal fields sealed, as the bus does
-            await warehouse.write(await projection.reveal(items))
-
-        result = await backfill.import_lines(request.stream(), write, projection.lock)
+        # an archive of the topics holds personal fields sealed, as the bus does
+        result = await backfill.import_lines(
+            request.stream(), warehouse.write, projection.lock, projection.reveal
+        )
         return asdict(result)
 
     @router.post("/api/analytics/rebuild", dependencies=[require_service_token(service_token)])

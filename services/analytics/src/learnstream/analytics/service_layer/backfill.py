@@ -41,9 +41,12 @@ async def import_lines(
     chunks: AsyncIterator[bytes],
     sink: Callable[[Sequence[Projected]], Awaitable[None]],
     lock: asyncio.Lock,
+    reveal: Callable[[Sequence[Projected]], Awaitable[list[Projected]]] | None = None,
 ) -> Imported:
     """Write the events of an NDJSON body (read in ``chunks``) through ``sink``; a line that
-    is not an event of the catalog is refused and reported, the others are written."""
+    is not an event of the catalog is refused and reported, the others are written.
+    ``reveal`` opens sealed personal fields first, outside ``lock`` (it may wait for the key
+    vault, and the live projection must not wait with it)."""
     result = Imported()
     pending: list[Projected] = []
     number = 0
@@ -69,8 +72,9 @@ async def import_lines(
 
     async def flush() -> None:
         if pending:
+            ready = await reveal(pending) if reveal is not None else pending
             async with lock:
-                await sink(pending)
+                await sink(ready)
             result.imported += len(pending)
             pending.clear()
 
