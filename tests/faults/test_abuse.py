@@ -179,8 +179,11 @@ def parse_answer(data: bytes, closed: bool) -> RawAnswer | None:
     return RawAnswer(int(lines[0].split(" ")[1]), headers, rest[:length], closed)
 
 
-async def until_closed(reader: asyncio.StreamReader, seconds: float) -> tuple[bytes, bool]:
-    """What the server still sends, and whether it closed the connection within ``seconds``."""
+async def until_closed(
+    reader: asyncio.StreamReader, seconds: float, began: asyncio.Event | None = None
+) -> tuple[bytes, bool]:
+    """What the server still sends, and whether it closed the connection within ``seconds``;
+    ``began`` is set when its first bytes arrive."""
     data = b""
     deadline = time.monotonic() + seconds
     with contextlib.suppress(ConnectionError):
@@ -192,6 +195,8 @@ async def until_closed(reader: asyncio.StreamReader, seconds: float) -> tuple[by
             if not more:
                 return data, True
             data += more
+            if began is not None:
+                began.set()
         return data, False
     return data, True
 
@@ -454,14 +459,16 @@ async def test_a_request_head_that_never_ends_is_cut_off(platform: Platform) -> 
 
 async def endless_head(address: tuple[str, int]) -> tuple[RawAnswer | None, int]:
     """Headers sent without end (up to 32 times the cap, as fast as the gateway takes them)
-    while the answer is awaited; the answer, and how many bytes went out before it."""
+    until the answer begins; the answer, and how many bytes went out before it began (what
+    the gateway read, and what the sockets held; not what it dropped unread while closing)."""
     reader, writer = await asyncio.open_connection(*address)
-    answer = asyncio.create_task(until_closed(reader, 30))
+    began = asyncio.Event()
+    answer = asyncio.create_task(until_closed(reader, 30, began))
     writer.write(b"GET /api/me HTTP/1.1\r\nHost: gateway\r\n")
     sent = 0
     line = b"X-Endless: " + b"a" * 4000 + b"\r\n"
     with contextlib.suppress(ConnectionError):
-        while sent < 32 * MAX_HEAD_BYTES and not answer.done():
+        while sent < 32 * MAX_HEAD_BYTES and not answer.done() and not began.is_set():
             writer.write(line)
             await writer.drain()
             sent += len(line)
