@@ -29,11 +29,20 @@ import logging
 from collections.abc import Collection
 from typing import Any
 
+from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from learnstream.runtime.problems import PROBLEM_JSON, Problem, problem_response
 
 log = logging.getLogger(__name__)
+
+REFUSED_HEADS = Histogram(
+    "learnstream_http_refused_head_bytes",
+    "Bytes of a request's line and headers read before the server refused it, by status"
+    " (400 unreadable, 408 too slow, 431 too large)",
+    ["status"],
+    buckets=(0, 1024, 8192, 32768, 65536, 262144, 1048576),
+)
 
 BODY_TIMEOUT_SECONDS = 15.0
 """How long a body may take to start arriving; each :data:`BODY_MIN_BYTES_PER_SECOND`
@@ -220,7 +229,10 @@ class RequestHeadLimits(asyncio.Protocol):
             return  # the rest of a body answered before it was read: not a request's head
         self._head_bytes += len(data)  # bytes that did not finish a request's head
         if self._head_bytes > self.max_head_bytes:
-            log.info("a request's headers grew too large", extra={"client": self.client})
+            log.info(
+                "a request's headers grew too large",
+                extra={"client": self.client, "head_bytes": self._head_bytes},
+            )
             self._refuse(
                 431,
                 "Request header fields too large",
@@ -270,6 +282,7 @@ class RequestHeadLimits(asyncio.Protocol):
             begun = self._head_bytes > 0 and (self.cycle is None or not self.cycle.more_body)
         self._stop_waiting()
         self._refused = True
+        REFUSED_HEADS.labels(str(status)).observe(self._head_bytes)
         if begun:
             body = json.dumps(
                 {
