@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from learnstream.events import decode
 from learnstream.events.identity import UserProfileChanged, UserRegistered
-from learnstream.runtime.db import session_factory
+from learnstream.runtime.db import create_engine, session_factory
 from learnstream.runtime.eventstore import EventStore
 from learnstream.runtime.outbox import OutboxRelay
 
@@ -215,3 +215,52 @@ async def test_events_another_process_wrote_go_out_after_the_idle_interval(
         running.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await running
+
+
+async def test_a_long_transaction_in_another_database_does_not_hold_the_relay_back(
+    engine: AsyncEngine, publisher, infra
+) -> None:  # type: ignore[no-untyped-def]
+    """Transaction ids are server-wide; another service's database on the same server (an
+    export rendered inside its consumer's transaction) must not stall this relay. One of
+    this database's own still does, and is named in the relay's warning."""
+    other = create_engine(await infra.new_database(), pool_size=1)
+    relay = OutboxRelay(engine, publisher, source="/test")
+    try:
+        async with other.connect() as elsewhere:
+            await elsewhere.execute(text("CREATE TABLE work (n int)"))
+            await elsewhere.execute(text("INSERT INTO work VALUES (1)"))  # holds a transaction id
+            event = await register_one_learner(engine)
+
+            assert await relay.publish_pending() == 1
+            assert ids_published(publisher) == [event.event_id]
+            await elsewhere.rollback()
+    finally:
+        await other.dispose()
+
+
+async def test_a_long_transaction_in_its_own_database_holds_the_relay_back_and_is_named(
+    engine: AsyncEngine, publisher, caplog: pytest.LogCaptureFixture
+) -> None:  # type: ignore[no-untyped-def]
+    relay = OutboxRelay(engine, publisher, source="/test", stuck_after=0.3, poll_interval=0.05)
+    sessions = session_factory(engine)
+    async with sessions() as holding:
+        await holding.begin()
+        await holding.execute(text("SELECT pg_current_xact_id() /* the long one */"))
+        event = await register_one_learner(engine)
+        running = asyncio.create_task(relay.run())
+        try:
+            with caplog.at_level("WARNING", logger="learnstream.runtime.outbox"):
+                for _ in range(100):
+                    if any("waiting behind an older transaction" in r.getMessage() for r in caplog.records):
+                        break
+                    await asyncio.sleep(0.05)
+            assert publisher.records == []
+            warning = next(r for r in caplog.records if "waiting behind" in r.getMessage())
+            assert "the long one" in warning.holding_back["query"]  # type: ignore[attr-defined]
+            await holding.rollback()
+            await asyncio.wait_for(publisher.published.wait(), 10)
+            assert ids_published(publisher) == [event.event_id]
+        finally:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running

@@ -4,6 +4,10 @@ Records are already CloudEvents (see ``learnstream.events.codec``); this module
 only delivers them with ``acks=all``. Idempotent producing is a setting because
 real Kafka supports it and the embedded Tansu broker refuses ``InitProducerId``;
 nothing relies on it, since every consumer dedupes by event id.
+
+Every call that waits on the broker is bounded (:data:`BROKER_WAIT_SECONDS`): a client
+left waiting on a broker that restarted is dropped and a new one made at the next call,
+so the outbox relay, which holds its batch while it waits, never waits for ever.
 """
 
 from __future__ import annotations
@@ -15,12 +19,19 @@ from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaTimeoutError, TopicAlreadyExistsError
 
 from learnstream.events import KafkaRecord, dlq_topic_name, topic_name
 from learnstream.events.base import CONTEXTS
 
 log = logging.getLogger(__name__)
+
+BROKER_WAIT_SECONDS = 30.0
+"""The longest a publish, or a look at the log's ends, waits for the broker (twice the
+producer's request timeout: a batch the broker did not take is retried once in it)."""
+CLIENT_STOP_SECONDS = 5.0
+"""The longest a client given up on may take to stop (a producer's stop flushes what it
+holds, which waits on the broker)."""
 
 
 class RecordPublisher(Protocol):
@@ -42,36 +53,55 @@ class KafkaPublisher:
             "request_timeout_ms": 15_000,
         }
         self._producer: AIOKafkaProducer | None = None
+        self._started = False
         self._written: dict[TopicPartition, int] = {}
         """Per partition written to: the lowest offset of the latest write (a log that ends
         at or before it has lost that write)."""
         self._watch: AIOKafkaConsumer | None = None
 
     async def start(self) -> None:
-        # aiokafka binds to the running loop, so the producer is made here, not in __init__
-        self._producer = AIOKafkaProducer(**self._options)
-        await self._producer.start()
+        self._started = True
+        await self._producing()
 
     async def stop(self) -> None:
-        if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
-        if self._watch is not None:
-            await self._watch.stop()
-            self._watch = None
+        self._started = False
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()
+        await self._drop_watch()
+
+    async def _producing(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            # aiokafka binds to the running loop, so the producer is made here, not in __init__
+            producer = AIOKafkaProducer(**self._options)
+            await producer.start()
+            self._producer = producer
+        return self._producer
 
     async def publish(self, records: Sequence[KafkaRecord]) -> None:
-        if self._producer is None:
+        if not self._started:
             raise ConnectionError("the Kafka producer is not started")
-        # send() queues in call order, so records of one partition keep their order
-        futures = [
-            await self._producer.send(
-                record.topic, value=record.value, key=record.key, headers=record.headers
-            )
-            for record in records
-        ]
+        try:
+            async with asyncio.timeout(BROKER_WAIT_SECONDS):
+                producer = await self._producing()
+                # send() queues in call order, so records of one partition keep their order
+                futures = [
+                    await producer.send(
+                        record.topic, value=record.value, key=record.key, headers=record.headers
+                    )
+                    for record in records
+                ]
+                acked = await asyncio.gather(*futures)
+        except TimeoutError:
+            # the records may still go out from the old producer: at least once, as ever
+            producer, self._producer = self._producer, None
+            if producer is not None:
+                await _stopped(producer)
+            raise KafkaTimeoutError(
+                f"the broker did not acknowledge {len(records)} records within {BROKER_WAIT_SECONDS:g} s"
+            ) from None
         first: dict[TopicPartition, int] = {}
-        for sent in await asyncio.gather(*futures):
+        for sent in acked:
             tp = TopicPartition(sent.topic, sent.partition)
             first[tp] = min(first.get(tp, sent.offset), sent.offset)
         for tp, offset in first.items():
@@ -85,6 +115,21 @@ class KafkaPublisher:
         first offset, not the last: Tansu reports the end of a partition whose last write
         was a batch of several records as the batch's first offset plus one.) Forgets what
         it wrote to those topics when it says so, so one loss is reported once."""
+        try:
+            async with asyncio.timeout(BROKER_WAIT_SECONDS):
+                return await self._log_was_lost(topics)
+        except TimeoutError:
+            await self._drop_watch()
+            raise KafkaTimeoutError(
+                f"the broker did not tell the log's ends within {BROKER_WAIT_SECONDS:g} s"
+            ) from None
+
+    async def _drop_watch(self) -> None:
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            await _stopped(watch)
+
+    async def _log_was_lost(self, topics: Iterable[str]) -> bool:
         if self._watch is None:
             self._watch = AIOKafkaConsumer(**_client_options(self._options), enable_auto_commit=False)
             await self._watch.start()
@@ -111,6 +156,15 @@ class KafkaPublisher:
                 for tp in written:
                     del self._written[tp]
         return lost
+
+
+async def _stopped(client: AIOKafkaProducer | AIOKafkaConsumer) -> None:
+    """Stop a client, giving up after :data:`CLIENT_STOP_SECONDS`."""
+    try:
+        async with asyncio.timeout(CLIENT_STOP_SECONDS):
+            await client.stop()
+    except Exception as exc:  # a client given up on: the next is made anew
+        log.warning("a Kafka client did not stop cleanly (%s)", type(exc).__name__)
 
 
 def _client_options(options: dict[str, object]) -> dict[str, object]:

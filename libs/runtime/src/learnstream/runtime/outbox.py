@@ -4,11 +4,19 @@ Commit-order safety. ``global_position`` comes from a sequence taken at insert, 
 at commit, so a transaction holding position 10 may commit after one holding 11.
 A relay that remembered "the last position I sent" would skip 10 for ever. This
 relay instead marks each row it published (``published_at``) and only considers
-rows whose writing transaction is older than every transaction still running
-(``tx_id < pg_snapshot_xmin(pg_current_snapshot())``): such a row's fate is
-final, and everything before it in position order is visible too, so events go
-out in position order — which is stream order, since an append reads the previous
-version first.
+rows whose writing transaction is older than every transaction still running in its
+database (:data:`_NEXT_BATCH`): such a row's fate is final, and everything before it in
+position order is visible too, so events go out in position order — which is stream
+order, since an append reads the previous version first.
+
+Only this database's transactions count. ``pg_snapshot_xmin`` of the current snapshot
+would be simpler, but transaction ids are server-wide: one long transaction in another
+service's database (an export being rendered in its consumer's transaction) held back
+every relay on the server. The running transactions of the snapshot are matched to the
+sessions of this database (``pg_stat_activity``, read in the same statement). One that
+ends between the two is not waited for; its rows, invisible to the statement, go out in
+the next batch, after rows of other streams with higher positions; its own stream's later
+events cannot be visible before it, so stream order holds.
 
 One relay per database publishes at a time: each batch is selected, published and
 marked inside one transaction holding a transaction-level advisory lock, so
@@ -21,7 +29,9 @@ Waking. The event store tells the relay of its own process when a transaction th
 appended events has committed (:meth:`OutboxRelay.wake`); the relay then waits a few
 milliseconds so that commits arriving together go out as one batch, and publishes.
 While committed rows are still waiting (held back by an older transaction, or another
-replica is publishing) it looks again every ``poll_interval``; with nothing waiting it
+replica is publishing) it looks again every ``poll_interval``, and when they have waited
+``stuck_after`` seconds it logs the oldest transaction of the database holding them back;
+with nothing waiting it
 sleeps until woken, or ``idle_interval`` at most, which picks up rows written by other
 processes. Polling the table ten times a second in each of six idle services cost
 more CPU than the broker (``bench/README.md``); PostgreSQL's ``NOTIFY`` would wake
@@ -55,6 +65,36 @@ tracer = trace.get_tracer("learnstream.outbox")
 
 _RELAY_LOCK = 7_340_002  # advisory lock id for "outbox relay leader"
 
+_NEXT_BATCH = text(
+    """
+    WITH snapshot AS (SELECT pg_current_snapshot() AS s),
+    running_here AS (
+        SELECT backend_xid::text::bigint AS xid FROM pg_stat_activity
+        WHERE datname = current_database() AND backend_xid IS NOT NULL
+    ),
+    horizon AS (
+        SELECT coalesce(
+            (SELECT min(x) FROM snapshot, pg_snapshot_xip(snapshot.s) AS x
+             WHERE x::text::bigint % 4294967296 IN (SELECT xid FROM running_here)),
+            (SELECT pg_snapshot_xmax(s) FROM snapshot)
+        ) AS tx_id
+    )
+    SELECT global_position, event_type, data, metadata FROM event_store, horizon
+    WHERE published_at IS NULL AND event_store.tx_id < horizon.tx_id
+    ORDER BY global_position LIMIT :n
+    """
+)
+"""The next rows to publish: those written before the oldest transaction still running in
+this database (with none running, before the first not yet started), whose fate is final.
+The snapshot's running ``xid8`` are matched to the 32-bit ``backend_xid`` of this
+database's sessions by their low bits."""
+
+_HOLDING_BACK = text(
+    "SELECT pid, application_name, state, now() - xact_start AS open_for, left(query, 200) AS query"
+    " FROM pg_stat_activity WHERE datname = current_database() AND backend_xid IS NOT NULL"
+    " ORDER BY xact_start LIMIT 1"
+)
+
 PUBLISHED = Counter("learnstream_outbox_published_total", "Events the outbox relay published")
 PENDING = Gauge("learnstream_outbox_pending", "Committed events not yet published")
 
@@ -79,6 +119,7 @@ class OutboxRelay:
         idle_interval: float = 2.0,
         linger: float = 0.005,
         watch_interval: float = 5.0,
+        stuck_after: float = 30.0,
     ) -> None:
         self._engine = engine
         self._publisher = publisher
@@ -88,6 +129,7 @@ class OutboxRelay:
         self._idle_interval = idle_interval
         self._linger = linger
         self._watch_interval = watch_interval
+        self._stuck_after = stuck_after
         self._topics: set[str] = set()
         """The topics this relay has published to (watched for a lost log)."""
         self._committed = asyncio.Event()
@@ -190,6 +232,7 @@ class OutboxRelay:
         republish the store."""
         replay_checked = log_is_empty is None
         watched = time.monotonic()
+        moved = time.monotonic()  # when the relay last had nothing waiting, or published
         while True:
             # cleared before looking, so a commit while this pass runs wakes the next one
             self._committed.clear()
@@ -200,13 +243,18 @@ class OutboxRelay:
                 if log_was_lost is not None and time.monotonic() - watched >= self._watch_interval:
                     watched = time.monotonic()
                     await self._replay_if_log_lost(log_was_lost)
-                await self.publish_pending()
+                published = await self.publish_pending()
                 async with self._engine.connect() as conn:
                     pending = int(
                         await conn.scalar(text("SELECT count(*) FROM event_store WHERE published_at IS NULL"))
                         or 0
                     )
-                PENDING.set(pending)
+                    PENDING.set(pending)
+                    if published or not pending:
+                        moved = time.monotonic()
+                    elif time.monotonic() - moved >= self._stuck_after:
+                        moved = time.monotonic()
+                        await self._say_what_holds_back(conn, pending)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -224,6 +272,15 @@ class OutboxRelay:
             else:
                 await self._until_woken()
 
+    @staticmethod
+    async def _say_what_holds_back(conn: AsyncConnection, pending: int) -> None:
+        oldest = (await conn.execute(_HOLDING_BACK)).mappings().first()
+        log.warning(
+            "outbox relay: %d committed events waiting behind an older transaction",
+            pending,
+            extra={"holding_back": dict(oldest) if oldest else "another relay, or none still running"},
+        )
+
     async def _until_woken(self) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._committed.wait(), self._idle_interval)
@@ -231,12 +288,7 @@ class OutboxRelay:
 
     async def _next_batch(self, conn: AsyncConnection) -> RelayBatch:
         rows = await conn.execute(
-            text(
-                "SELECT global_position, event_type, data, metadata FROM event_store"
-                " WHERE published_at IS NULL"
-                " AND tx_id < pg_snapshot_xmin(pg_current_snapshot())"
-                " ORDER BY global_position LIMIT :n"
-            ),
+            _NEXT_BATCH,
             {"n": self._batch_size},
         )
         positions: list[int] = []
