@@ -24,8 +24,8 @@ replicas of a service can all run the relay and a dead one leaves nothing held.
 A crash between the broker's ack and the ``published_at`` update republishes a
 batch: delivery is at least once and consumers dedupe by event id. A long-running
 transaction in the relay's own database holds it back until it ends (and is logged).
-Sessions of other roles are not looked at, as they could not be seen: only the service's
-own role writes its event store.
+Should a role not see other roles' sessions in ``pg_stat_activity``, no harm: only the
+service's own role writes its event store.
 
 Waking. The event store tells the relay of its own process when a transaction that
 appended events has committed (:meth:`OutboxRelay.wake`); the relay then waits a few
