@@ -41,6 +41,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from learnstream.devstack.bola import Call, authoring, chatting, learning, teaching
 from learnstream.gateway.adapters.tokens import AUDIENCE, ISSUER
 from learnstream.gateway.config import DEV_JWT_SECRET
 from learnstream.runtime.limits import BODY_TIMEOUT_SECONDS, HEADER_TIMEOUT_SECONDS, MAX_HEAD_BYTES
@@ -854,13 +855,6 @@ async def known_to_analytics(platform: Platform, instructor: str, base: str) -> 
 # --- the BOLA matrix ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Call:
-    method: str
-    path: str
-    body: dict[str, Any] | None = None
-
-
 async def status_of(platform: Platform, call: Call, token: str) -> tuple[int, str]:
     answer = await platform.call(call.method, call.path, token, json=call.body)
     kind = "problem" if answer.headers.get("content-type", "").startswith(PROBLEM) else "data"
@@ -898,52 +892,18 @@ async def test_nobody_reaches_what_is_not_theirs(platform: Platform) -> None:
     assert queued.status_code == 202, queued.text
     export = queued.json()["exportId"]
 
-    def teaching(course_id: str, student: str) -> list[Call]:
-        base = f"/api/instructor/courses/{course_id}"
-        return [
-            Call("GET", f"{base}/analytics"),
-            Call("GET", f"{base}/lessons/analytics"),
-            Call("GET", f"{base}/videos/analytics"),
-            Call("GET", f"{base}/quizzes/analytics"),
-            Call("GET", f"{base}/students"),
-            Call("GET", f"{base}/students/at-risk"),
-            Call("GET", f"{base}/students/{student}"),
-            Call("GET", f"{base}/students/{student}/notes"),
-            Call("GET", f"{base}/ai-analytics"),
-            Call("GET", f"{base}/dashboard"),
-            Call(
-                "POST", f"/api/instructor/students/{student}/notes", {"courseId": course_id, "note": "probe"}
-            ),
-            Call("POST", f"{base}/export", {"format": "csv"}),
-            Call("PUT", base, course_body("Taken over", "security")),
-            Call("POST", f"{base}/archive"),
-        ]
-
-    def learning(course_id: str, lesson: str, quiz_id: str) -> list[Call]:
-        return [
-            Call("GET", f"/api/learner/course/{course_id}/progress"),
-            Call("POST", "/api/learner/track-lesson", track(course_id, lesson)),
-            Call("POST", f"/api/learner/quizzes/{quiz_id}/attempts", {"answers": [1]}),
-            Call("DELETE", f"/api/courses/{course_id}/enroll"),
-            Call("GET", f"/api/learner/courses/{course_id}/certificate"),
-        ]
-
-    def chatting(session_id: str, message: str) -> list[Call]:
-        return [
-            Call("GET", f"/api/chat/sessions/{session_id}/messages"),
-            Call("POST", f"/api/chat/sessions/{session_id}/messages", {"content": "whose is this?"}),
-            Call("PATCH", f"/api/chat/sessions/{session_id}", {"title": "mine now"}),
-            Call("POST", f"/api/chat/messages/{message}/rating", {"helpful": False}),
-            Call("DELETE", f"/api/chat/sessions/{session_id}"),
-        ]
-
     def exporting(export_id: str) -> list[Call]:
         return [Call("GET", f"/api/exports/{export_id}")]
 
+    taken_over = course_body("Taken over", "security")
     unknown = str(uuid.uuid4())
     matrix: list[tuple[str, Call, str, Call]] = []  # (who, call, token, the same call about nothing)
     for who, token in (("other instructor", other), ("enrolled learner", learner), ("stranger", stranger)):
-        for call, twin in zip(teaching(cid, learner_id), teaching(unknown, learner_id), strict=True):
+        for call, twin in zip(
+            teaching(cid, learner_id) + authoring(cid, taken_over),
+            teaching(unknown, learner_id) + authoring(unknown, taken_over),
+            strict=True,
+        ):
             matrix.append((who, call, token, twin))
     for call, twin in zip(
         learning(cid, article["id"], quiz["quiz"]["id"]), learning(unknown, unknown, unknown), strict=True
@@ -976,7 +936,7 @@ async def test_nobody_reaches_what_is_not_theirs(platform: Platform) -> None:
 
     owned = 0
     await known_to_analytics(platform, owner, f"/api/instructor/courses/{cid}")
-    for call in teaching(cid, learner_id)[:11]:
+    for call in teaching(cid, learner_id):
         deadline = time.monotonic() + 60
         while (
             answer := await platform.call(call.method, call.path, owner, json=call.body)

@@ -5,18 +5,19 @@ ids cannot be probed; a route for another role answers the same.
 A conversation with the assistant is its learner's alone: other learners, the course's own
 instructor and strangers are refused alike. The achievements routes name no object of
 anyone's (each answers about the caller; a course leaderboard shows any course's top
-learners by display name, as a public board does); the exports routes join the matrix
-when that service lands.
+learners by display name, as a public board does). The routes are
+:mod:`learnstream.devstack.bola`'s, which the fault suite's matrix asks too.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from typing import Any
 from uuid import uuid4
 
 import pytest
+
+from learnstream.devstack.bola import ABOUT_THE_STUDENT, Call, authoring, chatting, learning, teaching
 
 pytestmark = pytest.mark.integration
 
@@ -43,59 +44,6 @@ COURSE = {
         }
     ],
 }
-
-
-@dataclass(frozen=True)
-class Call:
-    method: str
-    path: str
-    body: dict[str, Any] | None = None
-
-
-def instructor_calls(course: str, student: str, body_course: str) -> list[Call]:
-    """Every instructor route about one course (and one of its students)."""
-    base = f"/api/instructor/courses/{course}"
-    return [
-        Call("PUT", base, COURSE),
-        Call("POST", f"{base}/publish"),
-        Call("POST", f"{base}/archive"),
-        Call("GET", f"{base}/analytics"),
-        Call("GET", f"{base}/lessons/analytics"),
-        Call("GET", f"{base}/videos/analytics"),
-        Call("GET", f"{base}/quizzes/analytics"),
-        Call("GET", f"{base}/students"),
-        Call("GET", f"{base}/students/at-risk"),
-        Call("GET", f"{base}/students/{student}"),
-        Call("GET", f"{base}/students/{student}/notes"),
-        Call("GET", f"{base}/ai-analytics"),
-        Call("GET", f"{base}/dashboard"),
-        Call("POST", f"/api/instructor/students/{student}/notes", {"courseId": body_course, "note": "probe"}),
-    ]
-
-
-def learner_calls(course: str, lesson: str, quiz: str) -> list[Call]:
-    """Every learner route about one course the caller is not enrolled in."""
-    return [
-        Call("GET", f"/api/learner/course/{course}/progress"),
-        Call(
-            "POST",
-            "/api/learner/track-lesson",
-            {"courseId": course, "lessonId": lesson, "viewId": str(uuid4()), "timeSpentSeconds": 5},
-        ),
-        Call("POST", f"/api/learner/quizzes/{quiz}/attempts", {"answers": [1]}),
-        Call("DELETE", f"/api/courses/{course}/enroll"),
-    ]
-
-
-def chat_calls(session: str, message: str) -> list[Call]:
-    """Every route about one conversation (and one of its replies)."""
-    return [
-        Call("GET", f"/api/chat/sessions/{session}/messages"),
-        Call("POST", f"/api/chat/sessions/{session}/messages", {"content": "whose is this?"}),
-        Call("PATCH", f"/api/chat/sessions/{session}", {"title": "mine now"}),
-        Call("POST", f"/api/chat/messages/{message}/rating", {"helpful": False}),
-        Call("DELETE", f"/api/chat/sessions/{session}"),
-    ]
 
 
 async def a_conversation(stack: Any, learner: dict[str, str], course: str) -> tuple[str, str]:
@@ -143,7 +91,7 @@ async def test_nobody_reaches_an_object_that_is_not_theirs(stack: Any) -> None:
             mismatches.append(f"{label}: {got[0]} {got[1]}")
 
     # another instructor, a learner of the course and a stranger, on the owner's course
-    for call in instructor_calls(course["id"], me, course["id"]):
+    for call in teaching(course["id"], me) + authoring(course["id"], COURSE):
         for name, who in (
             ("other instructor", other),
             ("enrolled learner", enrolled),
@@ -151,25 +99,25 @@ async def test_nobody_reaches_an_object_that_is_not_theirs(stack: Any) -> None:
         ):
             expect(f"{name} {call.method} {call.path}", await answer(stack, call, who))
     # an unknown course answers the same as a foreign one
-    for call in instructor_calls(str(uuid4()), me, str(uuid4())):
+    for call in teaching(str(uuid4()), me) + authoring(str(uuid4()), COURSE):
         expect(f"unknown {call.method} {call.path}", await answer(stack, call, owner))
     # the owner's calls about someone who is not their student
     outsider = (await stack.http.get("/api/me", headers=stranger)).json()["id"]
-    for call in instructor_calls(course["id"], outsider, course["id"])[9:11]:
+    for call in teaching(course["id"], outsider)[ABOUT_THE_STUDENT]:
         expect(f"owner about a non-student {call.method} {call.path}", await answer(stack, call, owner))
 
     # a learner not enrolled, on the course's learner routes; unknown ids alike
-    for call in learner_calls(course["id"], lessons[0]["id"], quiz_id):
+    for call in learning(course["id"], lessons[0]["id"], quiz_id):
         expect(f"stranger {call.method} {call.path}", await answer(stack, call, stranger))
-    for call in learner_calls(str(uuid4()), str(uuid4()), str(uuid4())):
+    for call in learning(str(uuid4()), str(uuid4()), str(uuid4())):
         expect(f"unknown {call.method} {call.path}", await answer(stack, call, enrolled))
 
     # a learner's conversation: nobody else reaches it, the course's instructor neither
     session, reply = await a_conversation(stack, enrolled, course["id"])
-    for call in chat_calls(session, reply):
+    for call in chatting(session, reply):
         for name, who in (("stranger", stranger), ("course owner", owner), ("admin", admin)):
             expect(f"{name} {call.method} {call.path}", await answer(stack, call, who))
-    for call in chat_calls(str(uuid4()), str(uuid4())):
+    for call in chatting(str(uuid4()), str(uuid4())):
         expect(f"unknown {call.method} {call.path}", await answer(stack, call, enrolled))
     start = Call("POST", "/api/chat/sessions", {"courseId": course["id"]})
     expect("stranger starts a conversation", await answer(stack, start, stranger))
@@ -185,10 +133,10 @@ async def test_nobody_reaches_an_object_that_is_not_theirs(stack: Any) -> None:
     assert not mismatches, "\n".join(mismatches)
 
     # and the owner does reach all of it
-    for call in instructor_calls(course["id"], me, course["id"])[3:]:
+    for call in teaching(course["id"], me):
         status, _ = await answer(stack, call, owner)
         assert status in (200, 201), f"owner {call.method} {call.path}: {status}"
     # and the learner all of their conversation
-    for call in chat_calls(session, reply):
+    for call in chatting(session, reply):
         status, _ = await answer(stack, call, enrolled)
         assert status in (200, 204), f"learner {call.method} {call.path}: {status}"
