@@ -9,10 +9,9 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
-from learnstream.devstack.servers import free_port
+from learnstream.devstack.testing import uvicorn_server
 from learnstream.runtime.limits import CancelAbandonedReads
 
 
@@ -41,16 +40,8 @@ def app(steps: list[str]) -> FastAPI:
 @pytest.fixture
 async def served() -> AsyncIterator[tuple[str, list[str]]]:
     steps: list[str] = []
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app(steps), host="127.0.0.1", port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):  # up to 5 s
-        if server.started:
-            break
-        await asyncio.sleep(0.01)
-    yield f"http://127.0.0.1:{port}", steps
-    server.should_exit = True
-    await task
+    async with uvicorn_server(app(steps)) as (host, port):
+        yield f"http://{host}:{port}", steps
 
 
 async def test_a_read_whose_client_left_is_cancelled(served: tuple[str, list[str]]) -> None:

@@ -13,10 +13,9 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
 
-from learnstream.devstack.servers import free_port
+from learnstream.devstack.testing import uvicorn_server
 from learnstream.runtime.limits import LINGER_SECONDS, BodySizeLimit, protocol_with_head_limits
 from learnstream.runtime.problems import install_problem_handlers
 
@@ -52,24 +51,9 @@ def app() -> FastAPI:
 
 @pytest.fixture(params=["httptools", "h11"])
 async def server(request: pytest.FixtureRequest) -> AsyncIterator[tuple[str, int]]:
-    port = free_port()
-    config = uvicorn.Config(
-        app(),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        http=protocol_with_head_limits(timeout=HEADER_TIMEOUT, max_head_bytes=MAX_HEAD, base=request.param),
-        timeout_graceful_shutdown=1,  # a connection a failed test left open must not hold the stop
-    )
-    served = uvicorn.Server(config)
-    task = asyncio.create_task(served.serve())
-    for _ in range(500):  # up to 5 s
-        if served.started:
-            break
-        await asyncio.sleep(0.01)
-    yield "127.0.0.1", port
-    served.should_exit = True
-    await task
+    protocol = protocol_with_head_limits(timeout=HEADER_TIMEOUT, max_head_bytes=MAX_HEAD, base=request.param)
+    async with uvicorn_server(app(), http=protocol) as address:
+        yield address
 
 
 async def answer_and_close(reader: asyncio.StreamReader, within: float) -> tuple[bytes, float]:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 
 from learnstream.devstack.servers import EmbeddedPostgres, RedisServer, TansuBroker, free_port
 from learnstream.events import DomainEvent, decode, encode
@@ -54,6 +55,26 @@ class Infra:
         url = self.database_url(f"{prefix}_{uuid.uuid4().hex[:12]}")
         await ensure_database(url)
         return url
+
+
+@contextlib.asynccontextmanager
+async def uvicorn_server(app: Any, **config: Any) -> AsyncIterator[tuple[str, int]]:
+    """``app`` served by uvicorn in this event loop on a free port of 127.0.0.1 until the
+    block ends (``config``: more of ``uvicorn.Config``); its host and port."""
+    port = free_port()
+    options: dict[str, Any] = {"log_level": "warning", "timeout_graceful_shutdown": 1, **config}
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **options))
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                await task
+                raise RuntimeError("the server stopped before it started")
+            await asyncio.sleep(0.01)
+        yield "127.0.0.1", port
+    finally:
+        server.should_exit = True
+        await task
 
 
 def _docker_available() -> bool:

@@ -26,16 +26,20 @@ import contextlib
 import importlib.util
 import json
 import logging
-from collections.abc import Collection
+from collections.abc import AsyncIterator, Callable, Collection
 from typing import Any
 
-from prometheus_client import Histogram
+from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from learnstream.runtime.problems import PROBLEM_JSON, Problem, problem_response
 
 log = logging.getLogger(__name__)
 
+SHED = Counter(
+    "learnstream_http_shed_total",
+    "Requests answered 503 at once because every place to work on one stayed taken (admission)",
+)
 REFUSED_HEADS = Histogram(
     "learnstream_http_refused_head_bytes",
     "Bytes of a request's line and headers read before the server refused it, by status"
@@ -367,3 +371,42 @@ class CancelAbandonedReads:
         finally:
             for task in (listener, abandoned, answer):
                 task.cancel()
+
+
+def admission(places: int, wait: float) -> Callable[[], AsyncIterator[None]]:
+    """A dependency (``Depends(..., scope="function")`` on a service's routers) that lets at
+    most ``places`` requests be worked on at once; one that finds every place taken for
+    ``wait`` seconds is answered 503 problem+json with ``Retry-After`` straight away.
+
+    Past its capacity a service otherwise takes every request, each waits longer for a
+    connection and a row, callers give up (the gateway after its timeout) while the work
+    goes on, and goodput falls below what the service managed before (``bench/README.md``,
+    the soak at 1,000 events a second). A quick 503 tells the client to come back instead.
+    FastAPI reads a body before it solves dependencies, so a slow upload holds no place; and
+    a place is given back when the endpoint returns, so a streamed answer holds none while
+    it streams."""
+    held: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+
+    async def admitted() -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        free = held.get(loop)
+        if free is None:  # one per event loop (tests run an app in more than one)
+            held.clear()
+            free = held[loop] = asyncio.Semaphore(places)
+        try:
+            async with asyncio.timeout(wait):
+                await free.acquire()
+        except TimeoutError:
+            SHED.inc()
+            raise Problem(
+                503,
+                "Service busy",
+                f"all {places} places for requests were taken for {wait:g} s; try again in a second",
+                retryAfter="1",
+            ) from None
+        try:
+            yield
+        finally:
+            free.release()
+
+    return admitted

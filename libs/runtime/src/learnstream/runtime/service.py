@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import JSONResponse
 from faststream.kafka.fastapi import KafkaRouter
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
@@ -40,7 +40,12 @@ from learnstream.runtime.db import (
     session_factory,
 )
 from learnstream.runtime.eventstore import EventStore
-from learnstream.runtime.limits import BodySizeLimit, CancelAbandonedReads, protocol_with_head_limits
+from learnstream.runtime.limits import (
+    BodySizeLimit,
+    CancelAbandonedReads,
+    admission,
+    protocol_with_head_limits,
+)
 from learnstream.runtime.outbox import OutboxRelay
 from learnstream.runtime.problems import install_problem_handlers
 from learnstream.runtime.projection import BatchProjection
@@ -288,8 +293,11 @@ def create_app(
     for projection in runtime.projections:
         projection.attach(runtime.router)
     app.include_router(runtime.router)
+    admitted = Depends(
+        admission(settings.max_concurrent_requests, settings.admission_wait_seconds), scope="function"
+    )
     for router in routers:
-        app.include_router(router)
+        app.include_router(router, dependencies=[admitted])
 
     @app.get("/health", tags=["operations"], summary="Liveness and dependencies of this service")
     async def service_health() -> JSONResponse:

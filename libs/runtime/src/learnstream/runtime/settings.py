@@ -90,6 +90,17 @@ class ServiceSettings(BaseSettings):
     request_body_min_bytes_per_second: int = Field(
         default=500, ge=1, description="The rate that keeps a slow request body within its time."
     )
+    max_concurrent_requests: int = Field(
+        default=32,
+        ge=1,
+        description=(
+            "Requests a service process works on at once; others wait for a place (up to"
+            " admission_wait_seconds, then 503 with Retry-After)."
+        ),
+    )
+    admission_wait_seconds: float = Field(
+        default=1.0, gt=0, description="Longest a request waits for a place before it is answered 503."
+    )
     log_level: str = Field(default="INFO", description="Python log level.")
     log_format: Literal["console", "json"] = Field(
         default="console", description="console for people, json for log collectors."

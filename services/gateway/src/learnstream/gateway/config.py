@@ -34,7 +34,14 @@ class Settings(ServiceSettings):
     upstream_timeout_seconds: float = Field(
         default=3.0, gt=0, description="How long the gateway waits for a context service."
     )
-
+    max_concurrent_requests: int = Field(
+        default=256,
+        ge=1,
+        description=(
+            "Requests the gateway works on at once (most of their time is spent waiting on a context,"
+            " which sheds its own excess); others wait up to admission_wait_seconds, then 503."
+        ),
+    )
     compose_timeout_seconds: float = Field(
         default=2.0, gt=0, description="Deadline of each section of a composed page (dashboards)."
     )
