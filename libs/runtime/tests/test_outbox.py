@@ -255,7 +255,8 @@ async def test_a_long_transaction_in_its_own_database_holds_the_relay_back_and_i
                         break
                     await asyncio.sleep(0.05)
             assert publisher.records == []
-            warning = next(r for r in caplog.records if "waiting behind" in r.getMessage())
+            warning = next((r for r in caplog.records if "waiting behind" in r.getMessage()), None)
+            assert warning is not None, "the relay said nothing of what held it back"
             assert "the long one" in warning.holding_back["query"]  # type: ignore[attr-defined]
             await holding.rollback()
             await asyncio.wait_for(publisher.published.wait(), 10)

@@ -66,11 +66,11 @@ async def uvicorn_server(app: Any, **config: Any) -> AsyncIterator[tuple[str, in
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **options))
     task = asyncio.create_task(server.serve())
     try:
-        while not server.started:
-            if task.done():
-                await task
-                raise RuntimeError("the server stopped before it started")
-            await asyncio.sleep(0.01)
+        async with asyncio.timeout(10):
+            while not server.started:
+                if task.done():
+                    raise RuntimeError("the server stopped before it started")
+                await asyncio.sleep(0.01)
         yield "127.0.0.1", port
     finally:
         server.should_exit = True

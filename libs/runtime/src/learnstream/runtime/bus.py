@@ -6,8 +6,9 @@ real Kafka supports it and the embedded Tansu broker refuses ``InitProducerId``;
 nothing relies on it, since every consumer dedupes by event id.
 
 Every call that waits on the broker is bounded (:data:`BROKER_WAIT_SECONDS`): a client
-left waiting on a broker that restarted is dropped and a new one made at the next call,
-so the outbox relay, which holds its batch while it waits, never waits for ever.
+left waiting on a broker that restarted is retired (it stops in the background) and a new
+one made at the next call, so the outbox relay, which holds its batch while it waits,
+never waits for ever.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaTimeoutError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 
 from learnstream.events import KafkaRecord, dlq_topic_name, topic_name
 from learnstream.events.base import CONTEXTS
@@ -28,10 +29,11 @@ log = logging.getLogger(__name__)
 
 BROKER_WAIT_SECONDS = 30.0
 """The longest a publish, or a look at the log's ends, waits for the broker (twice the
-producer's request timeout: a batch the broker did not take is retried once in it)."""
+producer's request timeout)."""
 CLIENT_STOP_SECONDS = 5.0
-"""The longest a client given up on may take to stop (a producer's stop flushes what it
-holds, which waits on the broker)."""
+"""The longest :meth:`KafkaPublisher.stop` waits for each client to stop (a producer's stop
+flushes what it holds, which waits on the broker; nothing unacknowledged was recorded as
+published, so the relay sends it again after a restart)."""
 
 
 class RecordPublisher(Protocol):
@@ -58,6 +60,10 @@ class KafkaPublisher:
         """Per partition written to: the lowest offset of the latest write (a log that ends
         at or before it has lost that write)."""
         self._watch: AIOKafkaConsumer | None = None
+        self._making = asyncio.Lock()
+        """Held while a producer is made: the relay and dead-letter publishing share this."""
+        self._retiring: set[asyncio.Task[None]] = set()
+        """Clients given up on, stopping in the background."""
 
     async def start(self) -> None:
         self._started = True
@@ -66,21 +72,42 @@ class KafkaPublisher:
     async def stop(self) -> None:
         self._started = False
         producer, self._producer = self._producer, None
-        if producer is not None:
-            await producer.stop()
-        await self._drop_watch()
+        watch, self._watch = self._watch, None
+        for client in (producer, watch):
+            if client is not None:
+                await _stopped(client, bound=CLIENT_STOP_SECONDS)
+        for task in self._retiring:
+            task.cancel()
+        await asyncio.gather(*self._retiring, return_exceptions=True)
 
     async def _producing(self) -> AIOKafkaProducer:
-        if self._producer is None:
-            # aiokafka binds to the running loop, so the producer is made here, not in __init__
-            producer = AIOKafkaProducer(**self._options)
-            await producer.start()
-            self._producer = producer
-        return self._producer
+        async with self._making:
+            if self._producer is None:
+                # aiokafka binds to the running loop, so the producer is made here, not in __init__
+                producer = AIOKafkaProducer(**self._options)
+                try:
+                    await producer.start()
+                except BaseException:
+                    self._retire(producer)
+                    raise
+                if not self._started:  # stopped while this one started
+                    self._retire(producer)
+                    raise ConnectionError("the Kafka producer is stopped")
+                self._producer = producer
+            return self._producer
+
+    def _retire(self, client: AIOKafkaProducer | AIOKafkaConsumer) -> None:
+        """Let a client given up on stop in the background: its stop waits for what it holds
+        (an idempotent producer never gives a batch up), and cut short it would leave its
+        tasks and sockets running. :meth:`stop` cuts short what is still stopping then."""
+        task = asyncio.create_task(_stopped(client, bound=None))
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
 
     async def publish(self, records: Sequence[KafkaRecord]) -> None:
         if not self._started:
             raise ConnectionError("the Kafka producer is not started")
+        producer: AIOKafkaProducer | None = None
         try:
             async with asyncio.timeout(BROKER_WAIT_SECONDS):
                 producer = await self._producing()
@@ -94,9 +121,9 @@ class KafkaPublisher:
                 acked = await asyncio.gather(*futures)
         except TimeoutError:
             # the records may still go out from the old producer: at least once, as ever
-            producer, self._producer = self._producer, None
-            if producer is not None:
-                await _stopped(producer)
+            if producer is not None and self._producer is producer:
+                self._producer = None
+                self._retire(producer)
             raise KafkaTimeoutError(
                 f"the broker did not acknowledge {len(records)} records within {BROKER_WAIT_SECONDS:g} s"
             ) from None
@@ -118,21 +145,26 @@ class KafkaPublisher:
         try:
             async with asyncio.timeout(BROKER_WAIT_SECONDS):
                 return await self._log_was_lost(topics)
-        except TimeoutError:
-            await self._drop_watch()
-            raise KafkaTimeoutError(
-                f"the broker did not tell the log's ends within {BROKER_WAIT_SECONDS:g} s"
-            ) from None
-
-    async def _drop_watch(self) -> None:
-        watch, self._watch = self._watch, None
-        if watch is not None:
-            await _stopped(watch)
+        except (TimeoutError, KafkaError) as exc:
+            # a consumer that failed once may never recover its metadata: the next is made anew
+            watch, self._watch = self._watch, None
+            if watch is not None:
+                self._retire(watch)
+            if isinstance(exc, TimeoutError):
+                raise KafkaTimeoutError(
+                    f"the broker did not tell the log's ends within {BROKER_WAIT_SECONDS:g} s"
+                ) from None
+            raise
 
     async def _log_was_lost(self, topics: Iterable[str]) -> bool:
         if self._watch is None:
-            self._watch = AIOKafkaConsumer(**_client_options(self._options), enable_auto_commit=False)
-            await self._watch.start()
+            watch = AIOKafkaConsumer(**_client_options(self._options), enable_auto_commit=False)
+            try:
+                await watch.start()
+            except BaseException:
+                self._retire(watch)
+                raise
+            self._watch = watch
         watch = self._watch
         known = await watch.topics()  # from fresh metadata: a topic the broker lost is not in it
         lost = False
@@ -158,10 +190,10 @@ class KafkaPublisher:
         return lost
 
 
-async def _stopped(client: AIOKafkaProducer | AIOKafkaConsumer) -> None:
-    """Stop a client, giving up after :data:`CLIENT_STOP_SECONDS`."""
+async def _stopped(client: AIOKafkaProducer | AIOKafkaConsumer, *, bound: float | None) -> None:
+    """Stop a client, giving up after ``bound`` seconds (``None``: when it has stopped)."""
     try:
-        async with asyncio.timeout(CLIENT_STOP_SECONDS):
+        async with asyncio.timeout(bound):
             await client.stop()
     except Exception as exc:  # a client given up on: the next is made anew
         log.warning("a Kafka client did not stop cleanly (%s)", type(exc).__name__)

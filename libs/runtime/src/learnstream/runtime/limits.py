@@ -30,6 +30,7 @@ from collections.abc import AsyncIterator, Callable, Collection
 from typing import Any
 
 from prometheus_client import Counter, Histogram
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from learnstream.runtime.problems import PROBLEM_JSON, Problem, problem_response
@@ -373,7 +374,9 @@ class CancelAbandonedReads:
                 task.cancel()
 
 
-def admission(places: int, wait: float) -> Callable[[], AsyncIterator[None]]:
+def admission(
+    places: int, wait: float, *, streamed_paths: Collection[str] = ()
+) -> Callable[[Request], AsyncIterator[None]]:
     """A dependency (``Depends(..., scope="function")`` on a service's routers) that lets at
     most ``places`` requests be worked on at once; one that finds every place taken for
     ``wait`` seconds is answered 503 problem+json with ``Retry-After`` straight away.
@@ -382,12 +385,16 @@ def admission(places: int, wait: float) -> Callable[[], AsyncIterator[None]]:
     connection and a row, callers give up (the gateway after its timeout) while the work
     goes on, and goodput falls below what the service managed before (``bench/README.md``,
     the soak at 1,000 events a second). A quick 503 tells the client to come back instead.
-    FastAPI reads a body before it solves dependencies, so a slow upload holds no place; and
-    a place is given back when the endpoint returns, so a streamed answer holds none while
-    it streams."""
+    A request's body is read before it takes a place (kept for the endpoint), so a slow
+    upload holds none, except on ``streamed_paths``, whose handlers read it a part at a
+    time; a place is given back when the endpoint returns, so a streamed answer holds none
+    while it streams."""
     held: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+    streamed = frozenset(streamed_paths)
 
-    async def admitted() -> AsyncIterator[None]:
+    async def admitted(request: Request) -> AsyncIterator[None]:
+        if request.method not in ("GET", "HEAD", "OPTIONS") and request.url.path not in streamed:
+            await request.body()  # Starlette keeps it: the endpoint reads it again from memory
         loop = asyncio.get_running_loop()
         free = held.get(loop)
         if free is None:  # one per event loop (tests run an app in more than one)

@@ -5,9 +5,12 @@ at commit, so a transaction holding position 10 may commit after one holding 11.
 A relay that remembered "the last position I sent" would skip 10 for ever. This
 relay instead marks each row it published (``published_at``) and only considers
 rows whose writing transaction is older than every transaction still running in its
-database (:data:`_NEXT_BATCH`): such a row's fate is final, and everything before it in
-position order is visible too, so events go out in position order — which is stream
-order, since an append reads the previous version first.
+database (:data:`_NEXT_BATCH`): such a row's fate is final, and a row of a transaction
+that has not ended yet is never skipped, only published later. Stream order rests on
+visibility and ``UNIQUE (stream_id, stream_version)``: version v + 1 can commit only after
+v did, so v is visible whenever v + 1 is, and holds the lower position; events of one
+stream go out in order. Across streams the order is that of positions as far as commits
+allow (a transaction with a lower id may commit a higher position first).
 
 Only this database's transactions count. ``pg_snapshot_xmin`` of the current snapshot
 would be simpler, but transaction ids are server-wide: one long transaction in another
@@ -15,15 +18,16 @@ service's database (an export being rendered in its consumer's transaction) held
 every relay on the server. The running transactions of the snapshot are matched to the
 sessions of this database (``pg_stat_activity``, read in the same statement). One that
 ends between the two is not waited for; its rows, invisible to the statement, go out in
-the next batch, after rows of other streams with higher positions; its own stream's later
-events cannot be visible before it, so stream order holds.
+the next batch.
 
 One relay per database publishes at a time: each batch is selected, published and
 marked inside one transaction holding a transaction-level advisory lock, so
 replicas of a service can all run the relay and a dead one leaves nothing held.
 A crash between the broker's ack and the ``published_at`` update republishes a
 batch: delivery is at least once and consumers dedupe by event id. A long-running
-transaction in the relay's own database holds it back until it ends (and is logged).
+transaction in the relay's own database holds it back until it ends (and is logged: the
+oldest running transaction, when the leading relay has found nothing it may publish for
+``stuck_after`` seconds).
 Should a role not see other roles' sessions in ``pg_stat_activity``, no harm: only the
 service's own role writes its event store.
 
@@ -94,7 +98,7 @@ database's sessions by their low bits."""
 _HOLDING_BACK = text(
     "SELECT pid, application_name, state, now() - xact_start AS open_for, left(query, 200) AS query"
     " FROM pg_stat_activity WHERE datname = current_database() AND backend_xid IS NOT NULL"
-    " ORDER BY xact_start LIMIT 1"
+    " ORDER BY age(backend_xid) DESC LIMIT 1"
 )
 
 PUBLISHED = Counter("learnstream_outbox_published_total", "Events the outbox relay published")
@@ -132,6 +136,8 @@ class OutboxRelay:
         self._linger = linger
         self._watch_interval = watch_interval
         self._stuck_after = stuck_after
+        self._led = False
+        """Whether this relay held the lead in its last batch (another may publish meanwhile)."""
         self._topics: set[str] = set()
         """The topics this relay has published to (watched for a lost log)."""
         self._committed = asyncio.Event()
@@ -169,6 +175,7 @@ class OutboxRelay:
 
     async def _publish_while_leading(self, conn: AsyncConnection) -> int:
         leading = await conn.scalar(text("SELECT pg_try_advisory_xact_lock(:id)"), {"id": _RELAY_LOCK})
+        self._led = bool(leading)
         if not leading:
             return 0
         batch = await self._next_batch(conn)
@@ -252,7 +259,7 @@ class OutboxRelay:
                         or 0
                     )
                     PENDING.set(pending)
-                    if published or not pending:
+                    if published or not pending or not self._led:
                         moved = time.monotonic()
                     elif time.monotonic() - moved >= self._stuck_after:
                         moved = time.monotonic()
@@ -280,7 +287,7 @@ class OutboxRelay:
         log.warning(
             "outbox relay: %d committed events waiting behind an older transaction",
             pending,
-            extra={"holding_back": dict(oldest) if oldest else "another relay, or none still running"},
+            extra={"holding_back": dict(oldest) if oldest else "none still running"},
         )
 
     async def _until_woken(self) -> None:

@@ -294,7 +294,10 @@ def create_app(
         projection.attach(runtime.router)
     app.include_router(runtime.router)
     admitted = Depends(
-        admission(settings.max_concurrent_requests, settings.admission_wait_seconds), scope="function"
+        admission(
+            settings.max_concurrent_requests, settings.admission_wait_seconds, streamed_paths=streamed_bodies
+        ),
+        scope="function",
     )
     for router in routers:
         app.include_router(router, dependencies=[admitted])

@@ -12,6 +12,14 @@ class Settings(ServiceSettings):
 
     service_name: str = Field(default="chat", description="This service's name.")
     http_port: int = Field(default=SERVICE_PORTS["chat"], description="Port of the HTTP server.")
+    max_concurrent_requests: int = Field(
+        default=128,
+        ge=1,
+        description=(
+            "Requests chat works on at once (a question asked without streaming holds its place while"
+            " the model answers); others wait up to admission_wait_seconds, then 503."
+        ),
+    )
     openai_base_url: str | None = Field(
         default=None,
         description="OpenAI-compatible endpoint; unset (or empty) uses the offline course-notes responder.",

@@ -50,7 +50,7 @@ from learnstream.runtime.problems import Problem
 
 log = logging.getLogger(__name__)
 
-FETCH_TRIES = 3
+FETCH_TRIES = 5
 """Tries of the data fetch when analytics is unavailable, before the export fails."""
 
 
